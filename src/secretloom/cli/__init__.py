@@ -1,0 +1,1 @@
+"""The `secretloom` command line (typer). Each module registers one command group."""

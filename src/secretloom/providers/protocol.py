@@ -1,0 +1,102 @@
+"""The provider contract, in one file (External Secrets' layout).
+
+A provider reads values from one secret store. A client is created from a store
+spec for one reconcile (or pooled per store by the caller) and always closed.
+
+Errors are sentinel classes so callers branch on kind, never on text:
+`NotFound` (path or property absent), `NotModified` (the caller's version is
+current), `Unauthorized` (credentials rejected or revoked), `Unavailable`
+(network, sealed, 5xx: retry with backoff, keep last known good values) and
+`InvalidConfig` (the store spec cannot work: no retry until it changes).
+
+Every message must be safe to put in a status condition: it may name a path, a
+property, a store or an HTTP status, and must never contain a secret value,
+token or credential. Providers guarantee this by building messages from
+request coordinates only, never from a response body.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+
+class ProviderError(Exception):
+    """Base of every provider error; `str(err)` is safe for status and logs."""
+
+    reason: str = "ProviderError"
+
+
+class NotFound(ProviderError):
+    reason = "NotFound"
+
+
+class NotModified(ProviderError):
+    reason = "NotModified"
+
+
+class Unauthorized(ProviderError):
+    reason = "Unauthorized"
+
+
+class Unavailable(ProviderError):
+    reason = "Unavailable"
+
+
+class InvalidConfig(ProviderError):
+    reason = "InvalidConfig"
+
+
+@dataclass(frozen=True, slots=True)
+class ValueRef:
+    """Where one value lives in a store.
+
+    `path` is store-relative (for Vault: the KV path below the mount, with the
+    mount as first segment). `property` selects one field of the path's data;
+    None means the whole data map (only valid with `get_all`). `version` pins a
+    KV v2 version.
+    """
+
+    path: str
+    property: str | None = None
+    version: int | None = None
+
+
+# Reads one key of a Secret (or ConfigMap) in the namespace the store is used
+# from. The caller pins the namespace; providers cannot name another one.
+ReadKey = Callable[[str, str], Awaitable[bytes]]
+# Requests a service-account token (TokenRequest API) for (name, audiences).
+RequestToken = Callable[[str, tuple[str, ...]], Awaitable[str]]
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderContext:
+    """What a provider may use besides its own spec, injected by the caller."""
+
+    namespace: str
+    read_secret_key: ReadKey
+    read_configmap_key: ReadKey
+    request_token: RequestToken | None = None
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+
+@runtime_checkable
+class Provider(Protocol):
+    """A client for one store. Methods are async; blocking libraries run in a thread."""
+
+    async def get(self, ref: ValueRef) -> bytes:
+        """One value: `ref.property` of `ref.path`. Raises NotFound if absent."""
+        ...
+
+    async def get_all(self, ref: ValueRef) -> dict[str, bytes]:
+        """Every property of `ref.path` (`ref.property` ignored)."""
+        ...
+
+    async def validate(self) -> None:
+        """Authenticate and read the store's configuration; raise on failure."""
+        ...
+
+    async def close(self) -> None:
+        """Release connections and revoke short-lived tokens where possible."""
+        ...
