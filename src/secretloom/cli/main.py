@@ -1,12 +1,14 @@
 """Entry point: `secretloom <command>`.
 
 Errors the user can act on are printed as one line on stderr with a non-zero
-exit code (`fail`); a traceback is a bug.
+exit code (`secretloom.cli.errors.fail`); a traceback is a bug.
 """
 
 from __future__ import annotations
 
 import typer
+
+from secretloom.cli import cluster, crds
 
 app = typer.Typer(
     name="secretloom",
@@ -14,3 +16,6 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
+app.add_typer(cluster.app, name="cluster")
+app.add_typer(crds.app, name="crds")
+app.command("install-crds")(crds.install_crds)

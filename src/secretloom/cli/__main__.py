@@ -1,0 +1,5 @@
+"""`python -m secretloom.cli` runs the CLI (tests use it to stay inside the venv)."""
+
+from secretloom.cli.main import app
+
+app()

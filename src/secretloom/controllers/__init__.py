@@ -1,0 +1,1 @@
+"""One reconciler per resource kind, each a thin shell around pure planning functions."""

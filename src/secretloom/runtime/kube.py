@@ -1,0 +1,256 @@
+"""A thin async Kubernetes API client over raw JSON.
+
+lightkube loads the kubeconfig (every auth mode it knows: tokens, client
+certificates, exec plugins, in-cluster service accounts) and builds the HTTP
+client; requests here speak plain dicts. Typed models cost a parse per watch
+event on the hot path, and a controller needs only a handful of verbs: list
+(paginated, returning the list's resourceVersion), watch (with bookmarks),
+get, server-side apply, delete, create.
+
+Client-side rate limiting is an explicit knob (`qps`, `burst`): a token bucket
+in front of every request except long-running watches, like client-go's.
+
+Errors carry the API server's `Status` reason and message; those never hold
+Secret data (the server does not echo request bodies into Status messages).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx2 as httpx
+from lightkube.config.client_adapter import ConnectionParams
+from lightkube.config.kubeconfig import KubeConfig
+
+Obj = dict[str, Any]
+APPLY_PATCH = "application/apply-patch+yaml"
+MERGE_PATCH = "application/merge-patch+json"
+
+
+class ApiError(Exception):
+    """A non-2xx answer from the API server."""
+
+    def __init__(self, status: int, reason: str, message: str, body: Obj | None = None) -> None:
+        super().__init__(f"{status} {reason}: {message}")
+        self.status = status
+        self.reason = reason
+        self.message = message
+        self.body = body or {}
+
+
+class Gone(ApiError):
+    """410: the requested resourceVersion is too old; relist."""
+
+
+@dataclass(frozen=True, slots=True)
+class Resource:
+    """Where a kind lives in the REST API."""
+
+    group: str
+    version: str
+    plural: str
+    namespaced: bool = True
+
+    @property
+    def api_version(self) -> str:
+        return f"{self.group}/{self.version}" if self.group else self.version
+
+    def path(
+        self, namespace: str | None = None, name: str | None = None, subresource: str | None = None
+    ) -> str:
+        base = f"/apis/{self.group}/{self.version}" if self.group else f"/api/{self.version}"
+        if namespace is not None and self.namespaced:
+            base += f"/namespaces/{namespace}"
+        base += f"/{self.plural}"
+        if name is not None:
+            base += f"/{name}"
+        if subresource is not None:
+            base += f"/{subresource}"
+        return base
+
+
+SECRETS = Resource("", "v1", "secrets")
+NAMESPACES = Resource("", "v1", "namespaces", namespaced=False)
+EVENTS = Resource("events.k8s.io", "v1", "events")
+LEASES = Resource("coordination.k8s.io", "v1", "leases")
+SERVICE_ACCOUNTS = Resource("", "v1", "serviceaccounts")
+CRDS = Resource("apiextensions.k8s.io", "v1", "customresourcedefinitions", namespaced=False)
+
+
+class TokenBucket:
+    """client-go's flowcontrol limiter: `qps` tokens a second, at most `burst` saved."""
+
+    def __init__(self, qps: float, burst: int) -> None:
+        self._qps = qps
+        self._burst = float(burst)
+        self._tokens = float(burst)
+        self._last = time.monotonic()
+        self._lock = asyncio.Lock()
+
+    async def acquire(self) -> None:
+        if self._qps <= 0:
+            return
+        async with self._lock:
+            now = time.monotonic()
+            self._tokens = min(self._burst, self._tokens + (now - self._last) * self._qps)
+            self._last = now
+            if self._tokens < 1:
+                await asyncio.sleep((1 - self._tokens) / self._qps)
+                self._last = time.monotonic()
+                self._tokens = 0
+            else:
+                self._tokens -= 1
+
+
+class KubeClient:
+    """Async raw-JSON client for one API server identity."""
+
+    def __init__(self, http: httpx.AsyncClient, *, qps: float = 50.0, burst: int = 100) -> None:
+        self._http = http
+        self._limiter = TokenBucket(qps, burst)
+
+    @classmethod
+    def from_kubeconfig(
+        cls, path: Path | str | None = None, *, qps: float = 50.0, burst: int = 100
+    ) -> KubeClient:
+        """From a kubeconfig file, or (None) $KUBECONFIG / ~/.kube/config / in-cluster."""
+        config = KubeConfig.from_file(path) if path is not None else KubeConfig.from_env()
+        single = config.get()
+        if single is None:
+            raise ValueError(f"kubeconfig {path or '(default)'} has no current context")
+        params = ConnectionParams(timeout=httpx.Timeout(30.0), trust_env=False)
+        # Large enough for a worker pool plus watches; HTTP/1.1 needs one connection each.
+        params_dict = {"limits": httpx.Limits(max_connections=200, max_keepalive_connections=50)}
+        http = httpx.AsyncClient(**{**params.httpx_params(single), **params_dict})
+        return cls(http, qps=qps, burst=burst)
+
+    async def close(self) -> None:
+        await self._http.aclose()
+
+    async def __aenter__(self) -> KubeClient:
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.close()
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str | int | bool] | None = None,
+        body: Obj | None = None,
+        content_type: str = "application/json",
+    ) -> Obj:
+        await self._limiter.acquire()
+        content = json.dumps(body).encode() if body is not None else None
+        headers = {"Content-Type": content_type} if content is not None else {}
+        response = await self._http.request(
+            method, path, params=_params(params), content=content, headers=headers
+        )
+        if response.status_code >= 300:
+            raise _error(response.status_code, response.content)
+        result: Obj = response.json()
+        return result
+
+    async def get(self, path: str) -> Obj:
+        return await self.request("GET", path)
+
+    async def create(self, path: str, body: Obj) -> Obj:
+        return await self.request("POST", path, body=body)
+
+    async def delete(self, path: str) -> Obj:
+        return await self.request("DELETE", path)
+
+    async def apply(self, path: str, body: Obj, *, field_manager: str, force: bool = False) -> Obj:
+        """Server-side apply `body` as `field_manager`; `force` takes conflicting fields."""
+        if not field_manager:
+            raise ValueError("server-side apply needs a field manager")
+        params: dict[str, str | int | bool] = {"fieldManager": field_manager}
+        if force:
+            params["force"] = True
+        return await self.request("PATCH", path, params=params, body=body, content_type=APPLY_PATCH)
+
+    async def merge_patch(self, path: str, body: Obj) -> Obj:
+        return await self.request("PATCH", path, body=body, content_type=MERGE_PATCH)
+
+    async def list(
+        self, path: str, *, params: Mapping[str, str] | None = None, page_size: int = 500
+    ) -> tuple[list[Obj], str]:
+        """All items across pages, and the list's resourceVersion to watch from."""
+        items: list[Obj] = []
+        query: dict[str, str | int | bool] = {**(params or {}), "limit": page_size}
+        while True:
+            page = await self.request("GET", path, params=query)
+            items.extend(page.get("items") or [])
+            meta = page.get("metadata") or {}
+            token = meta.get("continue")
+            if not token:
+                return items, str(meta.get("resourceVersion", ""))
+            query["continue"] = token
+
+    async def watch(
+        self,
+        path: str,
+        *,
+        resource_version: str,
+        params: Mapping[str, str] | None = None,
+        timeout_seconds: int = 300,
+    ) -> AsyncIterator[Obj]:
+        """Watch events (type + object) from `resource_version`, bookmarks included.
+
+        Ends when the server closes the stream; raises `Gone` on 410, whether the
+        server answers with a status code or with an ERROR event.
+        """
+        query: dict[str, str | int | bool] = {
+            **(params or {}),
+            "watch": True,
+            "allowWatchBookmarks": True,
+            "resourceVersion": resource_version,
+            "timeoutSeconds": timeout_seconds,
+        }
+        timeout = httpx.Timeout(10.0, read=timeout_seconds + 30.0)
+        async with self._http.stream(
+            "GET", path, params=_params(query), timeout=timeout
+        ) as response:
+            if response.status_code >= 300:
+                raise _error(response.status_code, await response.aread())
+            async for line in response.aiter_lines():
+                if not line:
+                    continue
+                event: Obj = json.loads(line)
+                if event.get("type") == "ERROR":
+                    status = event.get("object") or {}
+                    raise _status_error(int(status.get("code") or 500), status)
+                yield event
+
+
+def _params(params: Mapping[str, str | int | bool] | None) -> dict[str, str] | None:
+    if params is None:
+        return None
+    return {
+        k: ("true" if v is True else "false" if v is False else str(v)) for k, v in params.items()
+    }
+
+
+def _error(code: int, content: bytes) -> ApiError:
+    try:
+        status = json.loads(content)
+    except ValueError:
+        status = {}
+    if not isinstance(status, dict):
+        status = {}
+    return _status_error(code, status)
+
+
+def _status_error(code: int, status: Obj) -> ApiError:
+    reason = str(status.get("reason") or "Unknown")
+    message = str(status.get("message") or f"HTTP {code}")
+    cls = Gone if code == 410 else ApiError
+    return cls(code, reason, message, status)

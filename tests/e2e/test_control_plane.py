@@ -1,0 +1,134 @@
+"""The local control plane is real: watches, server-side apply ownership, RBAC, CLI lifecycle."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from secretloom.runtime.kube import SECRETS, ApiError, KubeClient
+from secretloom.testing import cluster as local
+
+
+def _owners(secret: dict[str, object]) -> dict[str, set[str]]:
+    """Field manager -> data keys it owns, from metadata.managedFields."""
+    owners: dict[str, set[str]] = {}
+    for entry in secret["metadata"]["managedFields"]:  # type: ignore[index]
+        data = entry.get("fieldsV1", {}).get("f:data", {})
+        owners.setdefault(entry["manager"], set()).update(k[2:] for k in data)
+    return owners
+
+
+async def test_watch_and_server_side_apply_under_two_field_managers(
+    kube: KubeClient, namespace: str
+) -> None:
+    path = SECRETS.path(namespace)
+    created = await kube.create(path, {"metadata": {"name": "shared"}, "type": "Opaque"})
+    seen: list[dict[str, object]] = []
+
+    async def watch() -> None:
+        async for event in kube.watch(
+            path,
+            resource_version=created["metadata"]["resourceVersion"],
+            params={"fieldSelector": "metadata.name=shared"},
+        ):
+            if event["type"] == "MODIFIED":
+                seen.append(event["object"])
+                if len(seen) == 2:
+                    return
+
+    watcher = asyncio.create_task(watch())
+    for manager, key in (("team-gitlab", "gitlab-token"), ("team-grafana", "grafana-api-key")):
+        await kube.apply(
+            SECRETS.path(namespace, "shared"),
+            {
+                "apiVersion": "v1",
+                "kind": "Secret",
+                "metadata": {"name": "shared"},
+                "data": {key: base64.b64encode(f"value-of-{key}".encode()).decode()},
+            },
+            field_manager=manager,
+        )
+    await asyncio.wait_for(watcher, 10)
+
+    final = await kube.get(SECRETS.path(namespace, "shared"))
+    assert set(final["data"]) == {"gitlab-token", "grafana-api-key"}
+    owners = _owners(final)
+    assert owners["team-gitlab"] == {"gitlab-token"}
+    assert owners["team-grafana"] == {"grafana-api-key"}
+    last_seen = seen[-1]["data"]
+    assert isinstance(last_seen, dict)
+    assert set(last_seen) == {"gitlab-token", "grafana-api-key"}
+
+
+async def test_non_admin_is_denied_a_cluster_wide_secret_list(cluster: local.Cluster) -> None:
+    async with KubeClient.from_kubeconfig(cluster.user_kubeconfig) as user:
+        with pytest.raises(ApiError) as denied:
+            await user.list(SECRETS.path())
+    assert denied.value.status == 403
+    assert denied.value.reason == "Forbidden"
+    assert local.NONADMIN_USER in denied.value.message
+
+
+def test_cli_up_kubectl_down_leaves_no_process(cluster: local.Cluster, tmp_path: Path) -> None:
+    env = {**os.environ, "SECRETLOOM_CONTROLPLANE_BIN": str(cluster.bin_dir)}
+    cli = [sys.executable, "-m", "secretloom.cli", "cluster"]
+    data_dir = tmp_path / "cli-cluster"
+    up = subprocess.run(
+        [*cli, "up", "--data-dir", str(data_dir)],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+        timeout=120,
+    )
+    assert up.returncode == 0, up.stderr
+    kubeconfig = up.stdout.strip()
+    state = json.loads((data_dir / "state.json").read_text())
+    pids = state["pids"]
+    try:
+        namespaces = subprocess.run(
+            [
+                str(cluster.bin_dir / "kubectl"),
+                "--kubeconfig",
+                kubeconfig,
+                "get",
+                "ns",
+                "-o",
+                "name",
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.split()
+        assert "namespace/kube-system" in namespaces
+        status = subprocess.run(
+            [*cli, "status", "--data-dir", str(data_dir)],
+            capture_output=True,
+            text=True,
+            env=env,
+            check=False,
+        )
+        assert status.returncode == 0 and json.loads(status.stdout)["ready"] is True
+    finally:
+        down = subprocess.run(
+            [*cli, "down", "--data-dir", str(data_dir)],
+            capture_output=True,
+            text=True,
+            env=env,
+            check=False,
+        )
+    assert down.returncode == 0, down.stderr
+    assert sorted(pids) == ["etcd", "kube-apiserver", "kube-controller-manager"]
+    for name, pid in pids.items():
+        assert (
+            not Path(f"/proc/{pid}").exists()
+            or "Z" in Path(f"/proc/{pid}/stat").read_text().split()[2]
+        ), name
+    assert not data_dir.exists()
