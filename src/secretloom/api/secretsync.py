@@ -61,8 +61,10 @@ class Target(Model):
     deletion_policy: Literal["Delete", "Retain"] = Field(
         default="Delete",
         description=(
-            "When the SecretSync is deleted or an entry removed: Delete removes this "
-            "SecretSync's keys (and nothing else); Retain leaves them in place."
+            "When the SecretSync is deleted: Delete removes its keys (and nothing else; "
+            "with creationPolicy Owner the Secret is garbage-collected); Retain leaves "
+            "the keys (and an owned Secret) in place. Removing one data entry always "
+            "removes that key."
         ),
     )
     force: bool = Field(

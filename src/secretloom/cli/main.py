@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from secretloom.cli import cluster, crds
+from secretloom.cli import cluster, controller, crds
 
 app = typer.Typer(
     name="secretloom",
@@ -19,3 +19,4 @@ app = typer.Typer(
 app.add_typer(cluster.app, name="cluster")
 app.add_typer(crds.app, name="crds")
 app.command("install-crds")(crds.install_crds)
+app.command("controller")(controller.controller)

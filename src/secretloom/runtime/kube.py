@@ -48,6 +48,13 @@ class Gone(ApiError):
     """410: the requested resourceVersion is too old; relist."""
 
 
+class Unreachable(ApiError):
+    """No HTTP answer at all: connection refused, reset, timed out, or a broken stream."""
+
+    def __init__(self, cause: Exception) -> None:
+        super().__init__(0, "Unreachable", f"{type(cause).__name__}: {cause}")
+
+
 @dataclass(frozen=True, slots=True)
 class Resource:
     """Where a kind lives in the REST API."""
@@ -151,9 +158,12 @@ class KubeClient:
         await self._limiter.acquire()
         content = json.dumps(body).encode() if body is not None else None
         headers = {"Content-Type": content_type} if content is not None else {}
-        response = await self._http.request(
-            method, path, params=_params(params), content=content, headers=headers
-        )
+        try:
+            response = await self._http.request(
+                method, path, params=_params(params), content=content, headers=headers
+            )
+        except httpx.TransportError as err:
+            raise Unreachable(err) from None
         if response.status_code >= 300:
             raise _error(response.status_code, response.content)
         result: Obj = response.json()
@@ -176,6 +186,10 @@ class KubeClient:
         if force:
             params["force"] = True
         return await self.request("PATCH", path, params=params, body=body, content_type=APPLY_PATCH)
+
+    async def replace(self, path: str, body: Obj) -> Obj:
+        """PUT: optimistic concurrency through `metadata.resourceVersion` (409 on a race)."""
+        return await self.request("PUT", path, body=body)
 
     async def merge_patch(self, path: str, body: Obj) -> Obj:
         return await self.request("PATCH", path, body=body, content_type=MERGE_PATCH)
@@ -216,19 +230,22 @@ class KubeClient:
             "timeoutSeconds": timeout_seconds,
         }
         timeout = httpx.Timeout(10.0, read=timeout_seconds + 30.0)
-        async with self._http.stream(
-            "GET", path, params=_params(query), timeout=timeout
-        ) as response:
-            if response.status_code >= 300:
-                raise _error(response.status_code, await response.aread())
-            async for line in response.aiter_lines():
-                if not line:
-                    continue
-                event: Obj = json.loads(line)
-                if event.get("type") == "ERROR":
-                    status = event.get("object") or {}
-                    raise _status_error(int(status.get("code") or 500), status)
-                yield event
+        try:
+            async with self._http.stream(
+                "GET", path, params=_params(query), timeout=timeout
+            ) as response:
+                if response.status_code >= 300:
+                    raise _error(response.status_code, await response.aread())
+                async for line in response.aiter_lines():
+                    if not line:
+                        continue
+                    event: Obj = json.loads(line)
+                    if event.get("type") == "ERROR":
+                        status = event.get("object") or {}
+                        raise _status_error(int(status.get("code") or 500), status)
+                    yield event
+        except (httpx.TransportError, httpx.StreamError, ValueError) as err:
+            raise Unreachable(err) from None
 
 
 def _params(params: Mapping[str, str | int | bool] | None) -> dict[str, str] | None:

@@ -1,0 +1,92 @@
+"""`secretloom controller`: run the SecretSync controller.
+
+Cluster-wide by default; `--namespaces a,b` runs with Roles in those
+namespaces only (see deploy/rbac/). `--leader-elect` lets several replicas run
+with one active writer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import socket
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from secretloom.cli.errors import fail
+from secretloom.controllers.manager import Manager, Options
+from secretloom.runtime import logs
+from secretloom.runtime.kube import KubeClient
+from secretloom.runtime.leader import LeaseConfig
+
+
+def controller(
+    kubeconfig: Annotated[
+        Path | None, typer.Option(help="Kubeconfig (default: $KUBECONFIG, then in-cluster).")
+    ] = None,
+    namespaces: Annotated[
+        str, typer.Option(help="Comma-separated namespaces to watch (default: all).")
+    ] = "",
+    workers: Annotated[int, typer.Option(min=1, max=64, help="Concurrent reconciles.")] = 4,
+    qps: Annotated[float, typer.Option(help="Client-side request rate limit.")] = 50.0,
+    burst: Annotated[int, typer.Option(help="Client-side request burst.")] = 100,
+    metrics_addr: Annotated[
+        str, typer.Option(help="host:port for /metrics, /healthz, /readyz; empty disables.")
+    ] = "127.0.0.1:8080",
+    leader_elect: Annotated[bool, typer.Option(help="Take a Lease before writing.")] = False,
+    lease_namespace: Annotated[str, typer.Option(help="Namespace of the Lease.")] = "default",
+    lease_name: Annotated[str, typer.Option(help="Name of the Lease.")] = "secretloom-controller",
+    lease_duration: Annotated[float, typer.Option(help="Lease duration, seconds.")] = 15.0,
+    renew_deadline: Annotated[float, typer.Option(help="Renew deadline, seconds.")] = 10.0,
+    retry_period: Annotated[float, typer.Option(help="Retry period, seconds.")] = 2.0,
+    identity: Annotated[str, typer.Option(help="Replica identity (default: host-pid).")] = "",
+    log_level: Annotated[str, typer.Option(help="debug, info, warning, error.")] = "info",
+    json_logs: Annotated[
+        bool, typer.Option("--json-logs", help="One JSON object per line.")
+    ] = False,
+) -> None:
+    """Run the SecretSync controller until interrupted."""
+    logs.configure(log_level, json_output=json_logs)
+    scope = [n.strip() for n in namespaces.split(",") if n.strip()] or None
+    if leader_elect and scope and lease_namespace not in scope:
+        lease_namespace = scope[0]  # a namespaced controller cannot write Leases elsewhere
+    metrics_host, metrics_port = _address(metrics_addr)
+    me = identity or f"{socket.gethostname()}-{os.getpid()}"
+    options = Options(
+        namespaces=scope,
+        workers=workers,
+        lease=LeaseConfig(lease_namespace, lease_name, lease_duration, renew_deadline, retry_period)
+        if leader_elect
+        else None,
+        identity=me,
+        metrics_host=metrics_host,
+        metrics_port=metrics_port,
+    )
+
+    async def run() -> None:
+        try:
+            client = KubeClient.from_kubeconfig(kubeconfig, qps=qps, burst=burst)
+        except (OSError, ValueError) as err:
+            fail(f"cannot load kubeconfig: {err}")
+        async with client:
+            task = asyncio.create_task(Manager(client, options).run())
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, task.cancel)
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    asyncio.run(run())
+
+
+def _address(value: str) -> tuple[str, int | None]:
+    if not value:
+        return "127.0.0.1", None
+    host, _, port = value.rpartition(":")
+    if not port.isdigit():
+        fail(f"--metrics-addr must be host:port, got {value!r}")
+    return host or "0.0.0.0", int(port)  # noqa: S104 (an explicit empty host means all)

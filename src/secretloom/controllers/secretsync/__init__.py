@@ -1,0 +1,1 @@
+"""The SecretSync controller: many independently managed sources into one Secret."""

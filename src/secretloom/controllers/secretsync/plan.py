@@ -1,0 +1,244 @@
+"""What a SecretSync should write, as a pure function of what was observed.
+
+Inputs are the parsed SecretSync, each entry's resolved source, the cached
+target Secret and the keys the SecretSync synced before (its status). Output is
+a `Plan`: the server-side apply body for the target (or None: nothing to
+write), the per-key status and the conditions. No I/O, so every rule below is
+unit-tested without a cluster.
+
+Rules:
+- The apply body always lists every key this SecretSync means to own. Server-side
+  apply removes keys the manager owned but no longer lists, so dropping an entry
+  removes exactly that key, and no other writer's key is ever touched.
+- A source that is missing or failing keeps the key's last known good value
+  (the target's current value, if this SecretSync synced it before): no key is
+  ever removed or blanked because a source failed.
+- Nothing is written when the target already holds every desired value and no
+  owned key needs removing: zero writes at rest.
+- Values stay base64 as on the wire, copied from source to target untouched.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from secretloom.api import secretsync as api
+from secretloom.api.conditions import Condition
+from secretloom.runtime.kube import Obj
+
+CONDITION_TYPES = ("Ready", "Conflict", "Contested", "SourceMissing", "TargetMissing")
+
+
+@dataclass(frozen=True, slots=True)
+class Resolved:
+    """One entry's source after reading it: a base64 value, or why there is none."""
+
+    key: str
+    source: str
+    value: str | None = None
+    version: str = ""
+    reason: str = ""  # SourceMissing, InvalidReference, ProviderError
+    message: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Observed:
+    namespace: str
+    name: str
+    uid: str
+    generation: int
+    spec: api.SecretSyncSpec
+    resolved: Sequence[Resolved]
+    target: Obj | None
+    previous: Mapping[str, api.KeyStatus]
+
+
+@dataclass(frozen=True)
+class Plan:
+    desired: dict[str, str]
+    apply: Obj | None
+    drift_keys: frozenset[str]
+    keys: list[api.KeyStatus]
+    problems: list[Resolved] = field(default_factory=list)
+    target_missing: bool = False
+
+
+def owner_reference(name: str, uid: str) -> Obj:
+    """Owner references are namespace-local: the owner lives beside the target."""
+    return {
+        "apiVersion": f"{api.GROUP}/{api.VERSION}",
+        "kind": api.KIND,
+        "name": name,
+        "uid": uid,
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
+
+
+def target_body(observed: Observed, data: Mapping[str, str], *, owned: bool) -> Obj:
+    """The apply configuration: only the fields this SecretSync owns."""
+    target = observed.spec.target
+    metadata: Obj = {"name": target.name, "namespace": observed.namespace}
+    if owned:
+        metadata["ownerReferences"] = [owner_reference(observed.name, observed.uid)]
+    body: Obj = {"apiVersion": "v1", "kind": "Secret", "metadata": metadata, "data": dict(data)}
+    current_type = (observed.target or {}).get("type")
+    # Co-own `type` only when it is ours to set or already equal: `type` is
+    # immutable, and dropping an owned field makes the server reset it.
+    if current_type is None or current_type == target.type:
+        body["type"] = target.type
+    return body
+
+
+def plan(observed: Observed) -> Plan:
+    target = observed.spec.target
+    current: Mapping[str, str] = (observed.target or {}).get("data") or {}
+    if observed.target is None and not target.create_if_missing:
+        return Plan({}, None, frozenset(), _key_status(observed, {}), target_missing=True)
+
+    desired: dict[str, str] = {}
+    drift: set[str] = set()
+    problems: list[Resolved] = []
+    for entry in observed.resolved:
+        before = observed.previous.get(entry.key)
+        synced_before = before is not None and before.state == "Synced"
+        if entry.value is None:
+            problems.append(entry)
+            if synced_before and entry.key in current:
+                desired[entry.key] = current[entry.key]  # last known good
+            continue
+        desired[entry.key] = entry.value
+        if (
+            synced_before
+            and before is not None
+            and before.source_version == entry.version
+            and current.get(entry.key) != entry.value
+        ):
+            drift.add(entry.key)
+
+    owned = target.creation_policy == "Owner"
+    needs_owner_ref = owned and not _has_owner_ref(observed)
+    write = (
+        observed.target is None or differs(current, desired, observed.previous) or needs_owner_ref
+    )
+    if observed.target is None and not desired:
+        write = False  # never create an empty shell just to hold nothing
+    body = target_body(observed, desired, owned=owned) if write else None
+    return Plan(desired, body, frozenset(drift), _key_status(observed, desired), problems)
+
+
+def differs(
+    current: Mapping[str, str], desired: Mapping[str, str], previous: Mapping[str, object]
+) -> bool:
+    """True if writing `desired` would change the target: a value, or a key to remove."""
+    if any(current.get(k) != v for k, v in desired.items()):
+        return True
+    return any(k not in desired and k in current for k in previous)
+
+
+def _has_owner_ref(observed: Observed) -> bool:
+    refs = ((observed.target or {}).get("metadata") or {}).get("ownerReferences") or []
+    return any(ref.get("uid") == observed.uid for ref in refs)
+
+
+def _key_status(observed: Observed, desired: Mapping[str, str]) -> list[api.KeyStatus]:
+    statuses = []
+    for entry in observed.resolved:
+        if entry.value is not None:
+            state = "Synced"
+        elif entry.reason == "SourceMissing":
+            state = "SourceMissing"
+        else:
+            state = "Error"
+        if entry.value is None and entry.key in desired:
+            # Last known good kept: still ours, still the old version.
+            previous = observed.previous.get(entry.key)
+            version = previous.source_version if previous else ""
+        else:
+            version = entry.version
+        statuses.append(
+            api.KeyStatus(key=entry.key, source=entry.source, source_version=version, state=state)
+        )
+    return statuses
+
+
+def with_conflicts(
+    keys: Sequence[api.KeyStatus], conflicting: Mapping[str, str]
+) -> list[api.KeyStatus]:
+    """Mark keys another manager owns as Conflict."""
+    return [
+        k.model_copy(update={"state": "Conflict", "source_version": ""})
+        if k.key in conflicting
+        else k
+        for k in keys
+    ]
+
+
+def conditions(
+    *,
+    generation: int,
+    keys: Sequence[api.KeyStatus],
+    problems: Sequence[Resolved],
+    conflicting: Mapping[str, str],
+    contested: Sequence[str],
+    target_missing: bool,
+    target_name: str,
+) -> list[Condition]:
+    """All five condition types, every time, so `kubectl wait` works on any of them."""
+
+    def cond(kind: str, on: bool, reason: str, message: str) -> Condition:
+        return Condition(
+            type=kind,
+            status="True" if on else "False",
+            reason=reason if on else "AsExpected",
+            message=message if on else "",
+            observed_generation=generation,
+        )
+
+    missing = [p for p in problems if p.reason == "SourceMissing"]
+    errors = [p for p in problems if p.reason != "SourceMissing"]
+    managers = sorted(set(conflicting.values()))
+    conflict_msg = "; ".join(
+        f"key {k!r} is owned by field manager {m!r}" for k, m in sorted(conflicting.items())
+    )
+    if conflict_msg:
+        conflict_msg += " (set spec.target.force: true to take it over)"
+    result = [
+        cond("Conflict", bool(conflicting), "OwnedByAnotherManager", conflict_msg),
+        cond(
+            "Contested",
+            bool(contested),
+            "DriftKeepsReturning",
+            f"keys {sorted(contested)} are repeatedly changed by another writer; "
+            "corrections are backing off",
+        ),
+        cond(
+            "SourceMissing", bool(missing), "SourceMissing", "; ".join(p.message for p in missing)
+        ),
+        cond(
+            "TargetMissing",
+            target_missing,
+            "TargetMissing",
+            f"Secret {target_name!r} does not exist and createIfMissing is false; "
+            "waiting for it to be created",
+        ),
+    ]
+    if target_missing:
+        ready = cond("Ready", False, "TargetMissing", result[3].message)
+    elif errors:
+        ready = cond("Ready", False, errors[0].reason, "; ".join(p.message for p in errors))
+    elif conflicting:
+        ready = cond("Ready", False, "Conflict", f"conflict with {', '.join(managers)}")
+    elif missing:
+        ready = cond("Ready", False, "SourceMissing", result[2].message)
+    else:
+        synced = sum(1 for k in keys if k.state == "Synced")
+        ready = Condition(
+            type="Ready",
+            status="True",
+            reason="Synced",
+            message=f"{synced} key(s) synced to Secret {target_name!r}",
+            observed_generation=generation,
+        )
+    return [ready, *result]

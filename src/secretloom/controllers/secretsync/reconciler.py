@@ -1,0 +1,357 @@
+"""The SecretSync reconciler: read from the caches, plan, apply, report.
+
+Level-triggered: it is given a namespaced name, reads the SecretSync, its
+sources and its target from the caches, asks `plan` what the target should
+hold and writes only the difference, with server-side apply under the
+SecretSync's own field manager.
+
+Conflicts are reported, never fought. The first apply is never forced (unless
+`spec.target.force`): a 409 names the other manager of each contested key.
+A key this SecretSync synced before and another writer has since taken is
+drift: it is taken back with a forced apply, at most as often as the
+`DriftTracker` allows, with a `DriftCorrected` Event. A key it never owned is a
+conflict: it is left alone, reported in the `Conflict` condition and an Event.
+
+Deletion goes through a finalizer, which releases exactly this SecretSync's
+keys (deletionPolicy Delete) or leaves them (Retain). Finalizers and status
+are written by the controller's own field manager, never the per-sync one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import re
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from pydantic import ValidationError
+
+from secretloom.api import secretsync as api
+from secretloom.api.conditions import Condition
+from secretloom.api.conditions import merge as merge_conditions
+from secretloom.api.conditions import now as timestamp
+from secretloom.controllers.secretsync import plan as planning
+from secretloom.controllers.secretsync.drift import DriftTracker
+from secretloom.controllers.secretsync.naming import CONTROLLER_MANAGER, FINALIZER, field_manager
+from secretloom.controllers.secretsync.resources import SYNCS
+from secretloom.controllers.secretsync.sources import resolve
+from secretloom.runtime import metrics
+from secretloom.runtime.cache import Cache
+from secretloom.runtime.events import EventRecorder
+from secretloom.runtime.informer import Key
+from secretloom.runtime.kube import SECRETS, ApiError, KubeClient, Obj
+from secretloom.runtime.reconcile import Result, TerminalError
+from secretloom.runtime.secrets import SecretCache
+
+log = logging.getLogger(__name__)
+_CONFLICT_FIELD = re.compile(r"^\.data\.(.+)$")
+_CONFLICT_MANAGER = re.compile(r'conflict with "([^"]+)"')
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one reconcile did to the target."""
+
+    result: str  # written, unchanged, conflict, backoff, waiting
+    conflicting: Mapping[str, str] = field(default_factory=dict)
+    corrected: frozenset[str] = frozenset()
+    writers: tuple[str, ...] = ()
+    corrections: int = 0
+
+
+def conflicts_of(err: ApiError) -> dict[str, str]:
+    """Data key -> the field manager that owns it, from a 409 apply conflict."""
+    owners: dict[str, str] = {}
+    for cause in (err.body.get("details") or {}).get("causes") or []:
+        key = _CONFLICT_FIELD.match(cause.get("field", ""))
+        manager = _CONFLICT_MANAGER.search(cause.get("message", ""))
+        if key and manager:
+            owners[key.group(1)] = manager.group(1)
+    return owners
+
+
+class SecretSyncReconciler:
+    def __init__(
+        self,
+        client: KubeClient,
+        syncs: Cache,
+        secrets: SecretCache,
+        events: EventRecorder,
+        drift: DriftTracker | None = None,
+    ) -> None:
+        self._client = client
+        self._syncs = syncs
+        self._secrets = secrets
+        self._events = events
+        self._drift = drift or DriftTracker()
+        self.source_seen: dict[Key, float] = {}  # for the propagation metric
+
+    async def __call__(self, key: Key) -> Result:
+        obj = self._syncs.get(key)
+        if obj is None:
+            self._drift.forget(key)
+            self.source_seen.pop(key, None)
+            return Result()
+        if obj["metadata"].get("deletionTimestamp"):
+            await self._finalize(obj)
+            return Result()
+        if FINALIZER not in (obj["metadata"].get("finalizers") or []):
+            await self._set_finalizer(obj, present=True)
+        try:
+            spec = api.SecretSyncSpec.model_validate(obj["spec"])
+        except ValidationError as err:
+            await self._write_status(obj, _invalid_spec_status(obj, err))
+            raise TerminalError(f"invalid spec: {err.error_count()} error(s)") from None
+        return await self._sync(key, obj, spec)
+
+    async def _sync(self, key: Key, obj: Obj, spec: api.SecretSyncSpec) -> Result:
+        namespace, name = key
+        meta = obj["metadata"]
+        status = obj.get("status") or {}
+        previous = {k["key"]: api.KeyStatus.model_validate(k) for k in status.get("keys") or []}
+        resolved = [await resolve(entry, namespace, self._secrets) for entry in spec.data]
+        observed = planning.Observed(
+            namespace=namespace,
+            name=name,
+            uid=meta["uid"],
+            generation=int(meta.get("generation") or 0),
+            spec=spec,
+            resolved=resolved,
+            target=await self._secrets.get_with_data(namespace, spec.target.name),
+            previous=previous,
+        )
+        planned = planning.plan(observed)
+        outcome = Outcome("waiting" if planned.target_missing else "unchanged")
+        requeue: float | None = None
+        if planned.apply is not None:
+            wait = self._drift.wait(key) if planned.drift_keys else 0.0
+            if wait > 0:
+                requeue, outcome = wait, Outcome("backoff")
+            else:
+                outcome = await self._apply(key, observed, planned)
+        conflicting = outcome.conflicting
+        keys = planning.with_conflicts(planned.keys, conflicting)
+        contested = self._drift.contested(key)
+        conditions = planning.conditions(
+            generation=observed.generation,
+            keys=keys,
+            problems=planned.problems,
+            conflicting=conflicting,
+            contested=sorted(planned.drift_keys) if contested else [],
+            target_missing=planned.target_missing,
+            target_name=spec.target.name,
+        )
+        if contested and not planned.drift_keys:
+            # Keep the condition while the window lasts; re-check when it may end.
+            conditions = [
+                c.model_copy(
+                    update={
+                        "status": "True",
+                        "reason": "DriftKeepsReturning",
+                        "message": "another writer keeps changing owned keys",
+                    }
+                )
+                if c.type == "Contested"
+                else c
+                for c in conditions
+            ]
+        if contested:
+            requeue = min(requeue or self._drift.window(), self._drift.window())
+        owned = [k for k in keys if k.key in planned.desired and k.key not in conflicting]
+        new_status = api.SecretSyncStatus(
+            observed_generation=observed.generation,
+            field_manager=field_manager(namespace, name),
+            key_count=len(owned),
+            keys=keys,
+            conditions=conditions,
+        )
+        await self._write_status(obj, new_status)
+        await self._report(obj, planned, outcome)
+        metrics.SYNC_TOTAL.labels(outcome.result).inc()
+        return Result(requeue_after=requeue)
+
+    async def _apply(
+        self, key: Key, observed: planning.Observed, planned: planning.Plan
+    ) -> Outcome:
+        assert planned.apply is not None
+        manager = field_manager(*key)
+        target = observed.spec.target
+        path = SECRETS.path(observed.namespace, target.name)
+        try:
+            await self._client.apply(path, planned.apply, field_manager=manager, force=target.force)
+            return self._written(key, Outcome("written", corrected=planned.drift_keys))
+        except ApiError as err:
+            if err.status != 409:
+                raise
+            owners = conflicts_of(err)
+        synced_before = {k for k, s in observed.previous.items() if s.state == "Synced"}
+        ours = frozenset(k for k in owners if k in synced_before)
+        foreign = {k: m for k, m in owners.items() if k not in ours}
+        if ours and (wait := self._drift.wait(key)) > 0:
+            log.info(
+                "drift correction backing off",
+                extra={"sync": "/".join(key), "keys": sorted(ours), "wait": wait},
+            )
+            return Outcome("backoff", conflicting=foreign)
+        data = {k: v for k, v in planned.desired.items() if k not in foreign}
+        current = (observed.target or {}).get("data") or {}
+        if not planning.differs(current, data, observed.previous):
+            return Outcome("conflict", conflicting=foreign)
+        body = planning.target_body(observed, data, owned=target.creation_policy == "Owner")
+        await self._client.apply(path, body, field_manager=manager, force=bool(ours))
+        return self._written(
+            key,
+            Outcome(
+                "conflict" if foreign else "written",
+                conflicting=foreign,
+                corrected=ours | planned.drift_keys,
+                writers=tuple(sorted({owners.get(k, "unknown") for k in ours})),
+            ),
+        )
+
+    def _written(self, key: Key, outcome: Outcome) -> Outcome:
+        metrics.TARGET_WRITES.inc()
+        seen = self.source_seen.pop(key, None)
+        if seen is not None:
+            metrics.PROPAGATION.observe(time.perf_counter() - seen)
+        if not outcome.corrected:
+            return outcome
+        count = self._drift.record(key)
+        metrics.DRIFT_CORRECTIONS.inc(len(outcome.corrected))
+        log.info(
+            "restored owned keys changed by another writer",
+            extra={
+                "sync": "/".join(key),
+                "keys": sorted(outcome.corrected),
+                "writers": list(outcome.writers),
+                "corrections_in_window": count,
+            },
+        )
+        return dataclasses.replace(outcome, corrections=count)
+
+    async def _report(self, obj: Obj, planned: planning.Plan, outcome: Outcome) -> None:
+        if outcome.corrected:
+            writers = ", ".join(outcome.writers) or "another writer"
+            await self._events.emit(
+                obj,
+                "DriftCorrected",
+                f"restored key(s) {sorted(outcome.corrected)} changed by {writers} "
+                f"(correction {outcome.corrections} in the last {self._drift.window():.0f}s)",
+                warning=True,
+            )
+        if outcome.conflicting:
+            metrics.CONFLICTS.inc(len(outcome.conflicting))
+            text = "; ".join(
+                f"key {k!r} is owned by {m!r}" for k, m in sorted(outcome.conflicting.items())
+            )
+            await self._events.emit(
+                obj, "Conflict", f"{text}; nothing written for these keys", warning=True
+            )
+        for problem in planned.problems:
+            await self._events.emit(obj, problem.reason, problem.message, warning=True)
+            metrics.SYNC_ERRORS.labels(problem.reason).inc()
+
+    async def _write_status(self, obj: Obj, status: api.SecretSyncStatus) -> None:
+        current = obj.get("status") or {}
+        previous = [Condition.model_validate(c) for c in current.get("conditions") or []]
+        merged = status.model_copy(
+            update={
+                "conditions": merge_conditions(previous, status.conditions, timestamp=timestamp())
+            }
+        )
+        body = merged.model_dump(by_alias=True, mode="json")
+        if body == current:
+            return
+        meta = obj["metadata"]
+        path = SYNCS.path(meta["namespace"], meta["name"], "status")
+        try:
+            updated = await self._client.merge_patch(path, {"status": body})
+        except ApiError as err:
+            if err.status == 404:
+                return  # deleted meanwhile
+            raise
+        # Keep the cache current so the next reconcile does not rewrite the same status.
+        self._syncs.put(_strip(updated))
+
+    async def _set_finalizer(self, obj: Obj, *, present: bool) -> None:
+        meta = obj["metadata"]
+        body: Obj = {
+            "apiVersion": f"{api.GROUP}/{api.VERSION}",
+            "kind": api.KIND,
+            "metadata": {"name": meta["name"], "namespace": meta["namespace"]},
+        }
+        if present:
+            body["metadata"]["finalizers"] = [FINALIZER]
+        path = SYNCS.path(meta["namespace"], meta["name"])
+        try:
+            updated = await self._client.apply(path, body, field_manager=CONTROLLER_MANAGER)
+        except ApiError as err:
+            if err.status == 404:
+                return
+            raise
+        self._syncs.put(_strip(updated))
+
+    async def _finalize(self, obj: Obj) -> None:
+        meta = obj["metadata"]
+        if FINALIZER not in (meta.get("finalizers") or []):
+            return
+        namespace, name = meta["namespace"], meta["name"]
+        try:
+            spec = api.SecretSyncSpec.model_validate(obj["spec"])
+        except ValidationError:
+            spec = None  # nothing was ever written for an invalid spec
+        if spec is not None:
+            await self._release(obj, spec)
+        await self._set_finalizer(obj, present=False)
+        self._drift.forget((namespace, name))
+        log.info("finalized", extra={"sync": f"{namespace}/{name}"})
+
+    async def _release(self, obj: Obj, spec: api.SecretSyncSpec) -> None:
+        """On deletion: drop this SecretSync's keys (Delete) or keep them (Retain)."""
+        meta = obj["metadata"]
+        namespace, name = meta["namespace"], meta["name"]
+        owner = spec.target.creation_policy == "Owner"
+        retain = spec.target.deletion_policy == "Retain"
+        if not owner and retain:
+            return  # keys stay, ownership record stays: nothing to do
+        if owner and not retain:
+            return  # the garbage collector deletes the whole Secret
+        target = await self._secrets.get_with_data(namespace, spec.target.name)
+        if target is None:
+            return
+        observed = planning.Observed(namespace, name, meta["uid"], 0, spec, [], target, {})
+        current = target.get("data") or {}
+        keep = {k: current[k] for k in (e.key for e in spec.data) if k in current} if owner else {}
+        # Owner+Retain: same keys, no ownerReference. Merge+Delete: no keys at all,
+        # so server-side apply removes exactly the ones this manager owned.
+        body = planning.target_body(observed, keep, owned=False)
+        await self._client.apply(
+            SECRETS.path(namespace, spec.target.name),
+            body,
+            field_manager=field_manager(namespace, name),
+        )
+        metrics.TARGET_WRITES.inc()
+
+
+def _strip(obj: Obj) -> Obj:
+    obj.get("metadata", {}).pop("managedFields", None)
+    return obj
+
+
+def _invalid_spec_status(obj: Obj, err: ValidationError) -> api.SecretSyncStatus:
+    generation = int(obj["metadata"].get("generation") or 0)
+    fields = ", ".join(".".join(str(p) for p in e["loc"]) for e in err.errors()[:5])
+    return api.SecretSyncStatus(
+        observed_generation=generation,
+        conditions=[
+            Condition(
+                type="Ready",
+                status="False",
+                reason="InvalidSpec",
+                message=f"spec is invalid at: {fields}",
+                observed_generation=generation,
+            )
+        ],
+    )

@@ -1,0 +1,139 @@
+"""Leader election on a `coordination.k8s.io/v1` Lease, as client-go does it.
+
+Only the leader writes; standbys keep their caches warm and poll the Lease.
+Safety comes from optimistic concurrency: every acquire and renew is a PUT
+carrying the resourceVersion read just before, so two replicas can never both
+believe they renewed. Expiry is judged on the standby's own clock from when
+it *observed* the record change (not from `renewTime`), so clock skew between
+replicas cannot shorten a lease. A standby therefore takes over at most
+`lease_duration + 2 * retry_period` after the leader's last renewal.
+
+A leader that cannot renew for `renew_deadline` steps down (the caller exits,
+as controller-runtime does); on a clean shutdown it releases the Lease so a
+standby takes over at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import logging
+import time
+from dataclasses import dataclass
+
+from secretloom.runtime import metrics
+from secretloom.runtime.kube import LEASES, ApiError, KubeClient, Obj
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class LeaseConfig:
+    namespace: str
+    name: str = "secretloom-controller"
+    lease_duration: float = 15.0
+    renew_deadline: float = 10.0
+    retry_period: float = 2.0
+
+
+def _micro_time() -> str:
+    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+class LeaderElector:
+    def __init__(self, client: KubeClient, config: LeaseConfig, identity: str) -> None:
+        self._client = client
+        self._config = config
+        self.identity = identity
+        self._observed: tuple[str, float] | None = None  # (resourceVersion, monotonic seen)
+        self.is_leader = asyncio.Event()
+
+    @property
+    def _path(self) -> str:
+        return LEASES.path(self._config.namespace, self._config.name)
+
+    async def acquire(self) -> None:
+        """Block until this replica holds the lease."""
+        while not await self._try_acquire_or_renew():
+            await asyncio.sleep(self._config.retry_period)
+        log.info("became leader", extra={"identity": self.identity, "lease": self._config.name})
+        metrics.LEADER.set(1)
+        self.is_leader.set()
+
+    async def hold(self) -> None:
+        """Renew until renewal fails for `renew_deadline`; then return (leadership lost)."""
+        last_renewed = time.monotonic()
+        while True:
+            await asyncio.sleep(self._config.retry_period)
+            if await self._try_acquire_or_renew():
+                last_renewed = time.monotonic()
+            elif time.monotonic() - last_renewed > self._config.renew_deadline:
+                log.error("lost leadership", extra={"identity": self.identity})
+                metrics.LEADER.set(0)
+                self.is_leader.clear()
+                return
+
+    async def release(self) -> None:
+        """Give the lease up so a standby need not wait for it to expire."""
+        if not self.is_leader.is_set():
+            return
+        try:
+            lease = await self._client.get(self._path)
+            if lease["spec"].get("holderIdentity") == self.identity:
+                lease["spec"]["holderIdentity"] = ""
+                lease["spec"]["leaseDurationSeconds"] = 1
+                await self._client.replace(self._path, lease)
+        except ApiError as err:
+            log.warning("releasing the lease failed", extra={"error": str(err)})
+        self.is_leader.clear()
+        metrics.LEADER.set(0)
+
+    async def _try_acquire_or_renew(self) -> bool:
+        now = _micro_time()
+        spec: Obj = {
+            "holderIdentity": self.identity,
+            "leaseDurationSeconds": int(self._config.lease_duration),
+            "renewTime": now,
+        }
+        try:
+            lease = await self._client.get(self._path)
+        except ApiError as err:
+            if err.status != 404:
+                return False
+            return await self._create({**spec, "acquireTime": now, "leaseTransitions": 0})
+        current = lease.get("spec") or {}
+        holder = current.get("holderIdentity") or ""
+        if holder and holder != self.identity and not self._expired(lease):
+            return False
+        if holder != self.identity:
+            spec["acquireTime"] = now
+            spec["leaseTransitions"] = int(current.get("leaseTransitions") or 0) + 1
+        lease["spec"] = {**current, **spec}
+        try:
+            updated = await self._client.replace(self._path, lease)
+        except ApiError:
+            return False  # someone else won the race (409) or the server is away
+        self._observed = (updated["metadata"]["resourceVersion"], time.monotonic())
+        return True
+
+    async def _create(self, spec: Obj) -> bool:
+        body = {
+            "apiVersion": "coordination.k8s.io/v1",
+            "kind": "Lease",
+            "metadata": {"name": self._config.name, "namespace": self._config.namespace},
+            "spec": spec,
+        }
+        try:
+            created = await self._client.create(LEASES.path(self._config.namespace), body)
+        except ApiError:
+            return False
+        self._observed = (created["metadata"]["resourceVersion"], time.monotonic())
+        return True
+
+    def _expired(self, lease: Obj) -> bool:
+        version = lease["metadata"]["resourceVersion"]
+        if self._observed is None or self._observed[0] != version:
+            self._observed = (version, time.monotonic())
+            return False
+        duration = float(lease["spec"].get("leaseDurationSeconds") or self._config.lease_duration)
+        return time.monotonic() - self._observed[1] > duration
