@@ -14,6 +14,8 @@ from secretloom.controllers.manager import Manager, Options
 from secretloom.controllers.secretsync.resources import SYNCS
 from secretloom.runtime.kube import EVENTS, SECRETS, ApiError, KubeClient, Obj
 
+__all__ = ["SYNCS"]
+
 
 def b64(value: str) -> str:
     return base64.b64encode(value.encode()).decode()
@@ -27,13 +29,14 @@ async def put_secret(
     kube: KubeClient, namespace: str, name: str, data: dict[str, str], *, manager: str
 ) -> Obj:
     """Server-side apply a Secret as `manager` (e.g. helm, vault-secrets-operator)."""
-    body = {
+    body: Obj = {
         "apiVersion": "v1",
         "kind": "Secret",
         "metadata": {"name": name, "namespace": namespace},
         "type": "Opaque",
-        "data": {k: b64(v) for k, v in data.items()},
     }
+    if data:  # an empty shell has no data field at all (owning `data: {}` would claim the map)
+        body["data"] = {k: b64(v) for k, v in data.items()}
     return await kube.apply(SECRETS.path(namespace, name), body, field_manager=manager, force=True)
 
 
@@ -104,7 +107,11 @@ async def eventually(
 
 
 async def wait_condition(
-    kube: KubeClient, namespace: str, name: str, kind: str, status: str = "True",
+    kube: KubeClient,
+    namespace: str,
+    name: str,
+    kind: str,
+    status: str = "True",
     timeout: float = 10.0,
 ) -> Obj:
     found: Obj = {}

@@ -82,7 +82,11 @@ def target_body(observed: Observed, data: Mapping[str, str], *, owned: bool) -> 
     metadata: Obj = {"name": target.name, "namespace": observed.namespace}
     if owned:
         metadata["ownerReferences"] = [owner_reference(observed.name, observed.uid)]
-    body: Obj = {"apiVersion": "v1", "kind": "Secret", "metadata": metadata, "data": dict(data)}
+    body: Obj = {"apiVersion": "v1", "kind": "Secret", "metadata": metadata}
+    if data:
+        # Never `data: {}`: applying an empty map claims the whole map, which
+        # would conflict with every other writer's keys.
+        body["data"] = dict(data)
     current_type = (observed.target or {}).get("type")
     # Co-own `type` only when it is ours to set or already equal: `type` is
     # immutable, and dropping an owned field makes the server reset it.
@@ -99,10 +103,11 @@ def plan(observed: Observed) -> Plan:
 
     desired: dict[str, str] = {}
     drift: set[str] = set()
+    owned = owned_keys(observed.previous)
     problems: list[Resolved] = []
     for entry in observed.resolved:
         before = observed.previous.get(entry.key)
-        synced_before = before is not None and before.state == "Synced"
+        synced_before = entry.key in owned
         if entry.value is None:
             problems.append(entry)
             if synced_before and entry.key in current:
@@ -117,24 +122,33 @@ def plan(observed: Observed) -> Plan:
         ):
             drift.add(entry.key)
 
-    owned = target.creation_policy == "Owner"
-    needs_owner_ref = owned and not _has_owner_ref(observed)
+    owner = target.creation_policy == "Owner"
+    needs_owner_ref = owner and not _has_owner_ref(observed)
     write = (
         observed.target is None or differs(current, desired, observed.previous) or needs_owner_ref
     )
     if observed.target is None and not desired:
         write = False  # never create an empty shell just to hold nothing
-    body = target_body(observed, desired, owned=owned) if write else None
+    body = target_body(observed, desired, owned=owner) if write else None
     return Plan(desired, body, frozenset(drift), _key_status(observed, desired), problems)
 
 
+def owned_keys(previous: Mapping[str, api.KeyStatus]) -> set[str]:
+    """Keys this SecretSync wrote before: synced, or kept as last known good."""
+    return {
+        k
+        for k, s in previous.items()
+        if s.state == "Synced" or (s.state in ("SourceMissing", "Error") and s.source_version)
+    }
+
+
 def differs(
-    current: Mapping[str, str], desired: Mapping[str, str], previous: Mapping[str, object]
+    current: Mapping[str, str], desired: Mapping[str, str], previous: Mapping[str, api.KeyStatus]
 ) -> bool:
-    """True if writing `desired` would change the target: a value, or a key to remove."""
+    """True if writing `desired` would change the target: a value, or an owned key to remove."""
     if any(current.get(k) != v for k, v in desired.items()):
         return True
-    return any(k not in desired and k in current for k in previous)
+    return any(k not in desired and k in current for k in owned_keys(previous))
 
 
 def _has_owner_ref(observed: Observed) -> bool:
@@ -200,7 +214,8 @@ def conditions(
     errors = [p for p in problems if p.reason != "SourceMissing"]
     managers = sorted(set(conflicting.values()))
     conflict_msg = "; ".join(
-        f"key {k!r} is owned by field manager {m!r}" for k, m in sorted(conflicting.items())
+        f"{'field' if k.startswith('.') else 'key'} {k!r} is owned by field manager {m!r}"
+        for k, m in sorted(conflicting.items())
     )
     if conflict_msg:
         conflict_msg += " (set spec.target.force: true to take it over)"
@@ -224,14 +239,24 @@ def conditions(
             "waiting for it to be created",
         ),
     ]
+
+    def not_ready(reason: str, message: str) -> Condition:
+        return Condition(
+            type="Ready",
+            status="False",
+            reason=reason,
+            message=message,
+            observed_generation=generation,
+        )
+
     if target_missing:
-        ready = cond("Ready", False, "TargetMissing", result[3].message)
+        ready = not_ready("TargetMissing", result[3].message)
     elif errors:
-        ready = cond("Ready", False, errors[0].reason, "; ".join(p.message for p in errors))
+        ready = not_ready(errors[0].reason, "; ".join(p.message for p in errors))
     elif conflicting:
-        ready = cond("Ready", False, "Conflict", f"conflict with {', '.join(managers)}")
+        ready = not_ready("Conflict", f"conflict with {', '.join(managers)}")
     elif missing:
-        ready = cond("Ready", False, "SourceMissing", result[2].message)
+        ready = not_ready("SourceMissing", result[2].message)
     else:
         synced = sum(1 for k in keys if k.state == "Synced")
         ready = Condition(

@@ -62,13 +62,14 @@ class Outcome:
 
 
 def conflicts_of(err: ApiError) -> dict[str, str]:
-    """Data key -> the field manager that owns it, from a 409 apply conflict."""
+    """Data key (or, for any other field, its path) -> owning field manager, from a 409."""
     owners: dict[str, str] = {}
     for cause in (err.body.get("details") or {}).get("causes") or []:
-        key = _CONFLICT_FIELD.match(cause.get("field", ""))
+        path = cause.get("field", "")
+        key = _CONFLICT_FIELD.match(path)
         manager = _CONFLICT_MANAGER.search(cause.get("message", ""))
-        if key and manager:
-            owners[key.group(1)] = manager.group(1)
+        if manager:
+            owners[key.group(1) if key else path] = manager.group(1)
     return owners
 
 
@@ -197,7 +198,8 @@ class SecretSyncReconciler:
             return Outcome("backoff", conflicting=foreign)
         data = {k: v for k, v in planned.desired.items() if k not in foreign}
         current = (observed.target or {}).get("data") or {}
-        if not planning.differs(current, data, observed.previous):
+        whole_field = any(k.startswith(".") for k in foreign)  # e.g. `.data` owned as a whole
+        if whole_field or not planning.differs(current, data, observed.previous):
             return Outcome("conflict", conflicting=foreign)
         body = planning.target_body(observed, data, owned=target.creation_policy == "Owner")
         await self._client.apply(path, body, field_manager=manager, force=bool(ours))
