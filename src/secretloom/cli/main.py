@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from secretloom.cli import cluster, controller, crds
+from secretloom.cli import cluster, controller, crds, render, sops
 
 app = typer.Typer(
     name="secretloom",
@@ -20,3 +20,5 @@ app.add_typer(cluster.app, name="cluster")
 app.add_typer(crds.app, name="crds")
 app.command("install-crds")(crds.install_crds)
 app.command("controller")(controller.controller)
+app.command("render")(render.render)
+app.add_typer(sops.app, name="sops")

@@ -129,6 +129,7 @@ class Cluster:
     data_dir: Path
     bin_dir: Path
     server: str
+    etcd_url: str
     ca_cert: Path
     admin: Identity
     user: Identity
@@ -154,6 +155,7 @@ class Cluster:
             data_dir=Path(state["data_dir"]),
             bin_dir=Path(state["bin_dir"]),
             server=state["server"],
+            etcd_url=state["etcd_url"],
             ca_cert=Path(state["ca_cert"]),
             admin=Identity(**{**state["admin"], "kubeconfig": Path(state["admin"]["kubeconfig"])}),
             user=Identity(**{**state["user"], "kubeconfig": Path(state["user"]["kubeconfig"])}),
@@ -205,11 +207,13 @@ def start(
     bin_dir: Path | None = None,
     die_with_parent: bool = False,
     timeout: float = 120.0,
+    apiserver_args: tuple[str, ...] = (),
 ) -> Cluster:
     """Start etcd, kube-apiserver and kube-controller-manager; return once usable.
 
     Usable means `/readyz` answers 200 and the controller-manager has created the
     `default` service account (so garbage collection and namespace deletion run).
+    `apiserver_args` adds flags (tests that need e.g. `--watch-cache=false`).
     """
     bin_dir = bin_dir or binaries()
     if (data_dir / "state.json").exists():
@@ -245,9 +249,9 @@ def start(
     logs.mkdir()
     launch = _launcher(bin_dir, logs, die_with_parent)
     pids: dict[str, int] = {}
-    cluster = Cluster(data_dir, bin_dir, server, certs.ca_cert, admin, user, pids)
+    etcd_url = f"http://127.0.0.1:{etcd_port}"
+    cluster = Cluster(data_dir, bin_dir, server, etcd_url, certs.ca_cert, admin, user, pids)
     try:
-        etcd_url = f"http://127.0.0.1:{etcd_port}"
         peer_url = f"http://127.0.0.1:{peer_port}"
         pids["etcd"] = launch(
             "etcd",
@@ -281,6 +285,7 @@ def start(
             "--service-cluster-ip-range=10.96.0.0/16",
             "--profiling=false",
             "--v=0",
+            *apiserver_args,
         )
         cluster._save()
         _wait(cluster.ready, "kube-apiserver /readyz", timeout, cluster, "kube-apiserver")
@@ -351,14 +356,15 @@ def _launcher(bin_dir: Path, logs: Path, die_with_parent: bool) -> Callable[...,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # Ctrl-C in a terminal reaches only us; we stop them
-                preexec_fn=_die_with_parent if die_with_parent else None,  # noqa: PLW1509
+                preexec_fn=kill_with_parent if die_with_parent else None,  # noqa: PLW1509
             )
         return proc.pid
 
     return launch
 
 
-def _die_with_parent() -> None:
+def kill_with_parent() -> None:
+    """preexec_fn: the child gets SIGKILL when the process that started it dies."""
     pr_set_pdeathsig = 1
     ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
 

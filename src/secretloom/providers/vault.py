@@ -1,0 +1,448 @@
+"""The Vault / OpenBao KV provider, on hvac.
+
+hvac is synchronous, so every request runs in a worker thread
+(`asyncio.to_thread`); a lock makes concurrent first calls share one login.
+A client obtained by login re-logs in at two thirds of its token's TTL, so a
+caller that pools clients per store never reads with an expired token.
+
+Secrets never reach an error or a log line, by construction rather than by
+scrubbing:
+
+* hvac builds its exceptions from the response body (which may echo a value
+  or a request field), so hvac is given an adapter that raises `_HTTPStatus`
+  carrying the status code only; hvac's exception text is never built.
+* Messages are made from request coordinates (server, namespace, mount, path,
+  property, auth method, status). Every `ProviderError` is raised outside the
+  `except` block that caught the cause, so `__cause__` and `__context__` are
+  both None and no traceback carries the original exception.
+* hvac falls back to ambient configuration when an argument is None
+  (VAULT_TOKEN, ~/.vault-token, VAULT_CACERT, VAULT_CLIENT_CERT): every
+  argument is passed explicitly, so a store uses only its own spec.
+* Redirects are not followed: requests forwards `X-Vault-Token` to wherever a
+  redirect points. Standby nodes forward requests themselves, so a redirect
+  only shows up behind an unusual proxy, and it surfaces as Unavailable.
+
+Trade-offs:
+
+* The CA bundle is written to a private temp file (mode 0600, removed on
+  close) because requests verifies against a path; an `ssl.SSLContext` would
+  avoid the file but requests merges REQUESTS_CA_BUNDLE into it, widening
+  trust. The controller therefore needs a writable temp dir (an emptyDir at
+  /tmp under readOnlyRootFilesystem).
+* `validate()` reads `sys/internal/ui/mounts/<mount>`, the endpoint the Vault
+  CLI uses for its KV preflight: any token with any capability under the mount
+  may read it, so a least-privilege policy (read on `<mount>/data/app/*`)
+  needs no extra grant, whereas `sys/mounts/<mount>/tune` or `<mount>/config`
+  would. It reports the engine type and KV version, so a v1/v2 mismatch is
+  caught before the first read. It cannot tell "no such mount" from "no
+  access" (both 403) and the message says so.
+* `ValueRef.path` is relative to the store's mount (`spec.path`); `..` and
+  empty segments are refused because the HTTP stack would normalise them and
+  let a reference escape the mount.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import ssl
+import tempfile
+import time
+from collections.abc import Callable
+from typing import Any, Literal, TypeVar
+from urllib.parse import quote
+
+import hvac
+import requests
+
+from secretloom.api.base import Model
+from secretloom.api.vault import (
+    CAProvider,
+    SecretKeyRef,
+    VaultProviderSpec,
+    clean_path,
+    path_problem,
+)
+from secretloom.providers.protocol import (
+    InvalidConfig,
+    NotFound,
+    Provider,
+    ProviderContext,
+    ProviderError,
+    Unauthorized,
+    Unavailable,
+    ValueRef,
+)
+from secretloom.providers.registry import ProviderFactory
+
+_log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+Phase = Literal["read", "login", "check"]
+
+DEFAULT_TIMEOUT = 10.0
+_RENEW_AT_FRACTION_OF_TTL = 2 / 3
+_AUTH_NAMES = {"tokenSecretRef": "token", "appRole": "approle", "kubernetes": "kubernetes"}
+_UNAVAILABLE_REASONS = {
+    429: "rate limited",
+    500: "internal server error",
+    501: "not initialized",
+    502: "bad gateway",
+    503: "sealed or unavailable",
+    504: "gateway timeout",
+}
+
+
+class _HTTPStatus(Exception):
+    """A response outside 2xx, reduced to its status code: the body may hold secrets."""
+
+    def __init__(self, status: int) -> None:
+        super().__init__(status)
+        self.status = status
+
+
+class _StatusAdapter(hvac.adapters.JSONAdapter):  # type: ignore[misc]  # hvac is untyped
+    """hvac's JSON adapter, raising `_HTTPStatus` instead of hvac's body-quoting errors."""
+
+    def request(
+        self,
+        method: str,
+        url: str,
+        headers: dict[str, str] | None = None,
+        raise_exception: bool = True,
+        **kwargs: Any,
+    ) -> Any:
+        # Non-2xx always raises, whatever hvac asked for: a swallowed error would
+        # come back as a Response object that callers would misread as data.
+        response = super().request(method, url, headers=headers, raise_exception=False, **kwargs)
+        if isinstance(response, requests.Response) and not 200 <= response.status_code < 300:
+            response.close()
+            raise _HTTPStatus(response.status_code)
+        return response
+
+
+def _http_error(status: int, subject: str, phase: Phase) -> ProviderError:
+    if status in (401, 403):
+        hint = ": no capability under the mount, or no such mount" if phase == "check" else ""
+        return Unauthorized(f"{subject}: permission denied{hint} (HTTP {status})")
+    if status == 400 and phase == "login":
+        return Unauthorized(f"{subject}: credentials rejected (HTTP 400)")
+    if status == 404:
+        if phase == "read":
+            return NotFound(f"{subject}: not found (HTTP 404)")
+        return InvalidConfig(f"{subject}: endpoint not found (HTTP 404)")
+    if status == 400:
+        return InvalidConfig(f"{subject}: request rejected as invalid (HTTP 400)")
+    if 300 <= status < 400:
+        return Unavailable(f"{subject}: redirect not followed, the token stays put (HTTP {status})")
+    reason = _UNAVAILABLE_REASONS.get(status, "unexpected response")
+    return Unavailable(f"{subject}: {reason} (HTTP {status})")
+
+
+def _transport_error(exc: requests.RequestException, subject: str) -> Unavailable:
+    # Order matters: SSLError and ConnectTimeout are also ConnectionErrors.
+    if isinstance(exc, requests.exceptions.SSLError):
+        reason = "TLS verification failed (does caProvider hold the server's CA?)"
+    elif isinstance(exc, requests.exceptions.Timeout):
+        reason = "timed out"
+    elif isinstance(exc, requests.exceptions.ConnectionError):
+        reason = "connection failed"
+    else:
+        reason = f"request failed ({type(exc).__name__})"
+    return Unavailable(f"{subject}: {reason}")
+
+
+def _translate(exc: Exception, subject: str, phase: Phase) -> ProviderError:
+    if isinstance(exc, _HTTPStatus):
+        return _http_error(exc.status, subject, phase)
+    if isinstance(exc, requests.RequestException):
+        return _transport_error(exc, subject)
+    # Anything else (an unexpected response shape inside hvac, say) is named
+    # by type only: its text could quote the response.
+    return Unavailable(f"{subject}: unexpected {type(exc).__name__}")
+
+
+def _body(response: Any) -> dict[str, Any]:
+    """The JSON object of a response; {} for anything else (204, non-JSON)."""
+    return response if isinstance(response, dict) else {}
+
+
+def _token_ttl(login_response: Any) -> int | None:
+    """Seconds the token obtained by a login lives; None if it does not expire."""
+    ttl = _body(_body(login_response).get("auth")).get("lease_duration")
+    return ttl if isinstance(ttl, int) and ttl > 0 else None
+
+
+def _encode(value: Any) -> bytes:
+    """A KV property as bytes: strings as UTF-8, anything else as compact JSON."""
+    if isinstance(value, str):
+        return value.encode()
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def _decode_credential(raw: bytes) -> str | None:
+    """A token or secret ID without surrounding whitespace; None if empty or not UTF-8."""
+    try:
+        return raw.decode().strip() or None
+    except UnicodeDecodeError:
+        return None
+
+
+def _holds_certificates(pem: bytes) -> bool:
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    try:
+        context.load_verify_locations(cadata=pem.decode("ascii"))
+    except (ssl.SSLError, ValueError):
+        return False
+    return context.cert_store_stats()["x509"] > 0
+
+
+def _write_private_file(data: bytes) -> str:
+    fd, path = tempfile.mkstemp(prefix="secretloom-vault-ca-", suffix=".pem")  # mode 0600
+    with os.fdopen(fd, "wb") as file:
+        file.write(data)
+    return path
+
+
+class VaultProvider:
+    """A client for one Vault KV mount; create per reconcile (or pool) and always close."""
+
+    def __init__(
+        self,
+        spec: VaultProviderSpec,
+        ctx: ProviderContext,
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        clock: Callable[[], float] = time.monotonic,  # for tests
+    ) -> None:
+        self._spec = spec
+        self._ctx = ctx
+        self._timeout = timeout
+        self._clock = clock
+        self._lock = asyncio.Lock()
+        self._client: Any = None
+        self._ca_file: str | None = None
+        self._logged_in = False
+        self._renew_at: float | None = None
+        self._closed = False
+        self._auth_name = _AUTH_NAMES[spec.auth.methods()[0]]
+
+    # -- Provider protocol -------------------------------------------------
+
+    async def get(self, ref: ValueRef) -> bytes:
+        subject = self._subject(ref)
+        if ref.property is None:
+            raise InvalidConfig(f"{subject}: a property is required to read one value")
+        data = await self._read(ref)
+        if ref.property not in data:
+            raise NotFound(f"{subject}: property not found")
+        return _encode(data[ref.property])
+
+    async def get_all(self, ref: ValueRef) -> dict[str, bytes]:
+        return {name: _encode(value) for name, value in (await self._read(ref)).items()}
+
+    async def validate(self) -> None:
+        client = await self._ready()
+        subject = f"{self._subject()} mount check"
+        url = f"/v1/sys/internal/ui/mounts/{quote(self._spec.path)}"
+        response = await self._call(lambda: client.adapter.get(url), subject, "check")
+        mount = _body(_body(response).get("data"))
+        if mount.get("type") != "kv":
+            raise InvalidConfig(f"{subject}: not a KV secrets engine")
+        actual = "v2" if _body(mount.get("options")).get("version") == "2" else "v1"
+        if actual != self._spec.version:
+            raise InvalidConfig(
+                f"{subject}: the mount is KV {actual} but the store says {self._spec.version}"
+            )
+
+    async def close(self) -> None:
+        async with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            client, self._client = self._client, None
+        try:
+            if client is not None:
+                if self._logged_in:
+                    await self._revoke(client)
+                client.adapter.close()
+        finally:
+            if self._ca_file is not None:
+                os.unlink(self._ca_file)
+                self._ca_file = None
+
+    # -- reads ----------------------------------------------------------------
+
+    async def _read(self, ref: ValueRef) -> dict[str, Any]:
+        path = clean_path(ref.path)
+        subject = self._subject(ref)
+        problem = path_problem(path)
+        if problem is not None:
+            raise InvalidConfig(f"{subject}: path {problem}")
+        if ref.version is not None and self._spec.version == "v1":
+            raise InvalidConfig(f"{subject}: a version pin needs a KV v2 mount")
+        if ref.version is not None and ref.version < 1:
+            raise InvalidConfig(f"{subject}: version must be 1 or more")
+        client = await self._ready()
+        mount, v2 = self._spec.path, self._spec.version == "v2"
+
+        def read() -> Any:
+            if v2:
+                return client.secrets.kv.v2.read_secret_version(
+                    path=path, version=ref.version, mount_point=mount, raise_on_deleted_version=True
+                )
+            return client.secrets.kv.v1.read_secret(path=path, mount_point=mount)
+
+        _log.debug("vault read: %s", subject)
+        body = _body(await self._call(read, subject, "read")).get("data")
+        data = _body(body).get("data") if v2 else body  # v2 nests data under data
+        if not isinstance(data, dict):
+            raise Unavailable(f"{subject}: unexpected response shape")
+        return data
+
+    async def _call(self, fn: Callable[[], T], subject: str, phase: Phase) -> T:
+        """Run one blocking hvac call; failures become a `ProviderError` with no chain."""
+        try:
+            return await asyncio.to_thread(fn)
+        except Exception as exc:  # translated below; hvac/requests text may quote bodies
+            error = _translate(exc, subject, phase)
+        _log.debug("vault request failed: %s", error)
+        raise error from None
+
+    def _subject(self, ref: ValueRef | None = None) -> str:
+        """Where a request went, for messages: request coordinates only."""
+        words = [f"vault {self._spec.server}"]
+        if self._spec.namespace is not None:
+            words.append(f"namespace {self._spec.namespace!r}")
+        words.append(f"mount {self._spec.path!r}")
+        if ref is not None:
+            words.append(f"path {clean_path(ref.path)!r}")
+            if ref.version is not None:
+                words.append(f"version {ref.version}")
+            if ref.property is not None:
+                words.append(f"property {ref.property!r}")
+        words.append(f"({self._auth_name} auth)")
+        return " ".join(words)
+
+    # -- client and login -----------------------------------------------------
+
+    async def _ready(self) -> Any:
+        """The hvac client, connected and holding a token that is not about to expire."""
+        async with self._lock:
+            if self._closed:
+                raise RuntimeError("vault provider used after close()")
+            if self._client is None:
+                self._client = await self._connect()
+            if self._needs_login():
+                await self._login(self._client)
+            return self._client
+
+    def _needs_login(self) -> bool:
+        if self._auth_name == "token":
+            return False
+        expiring = self._renew_at is not None and self._clock() >= self._renew_at
+        return not self._logged_in or expiring
+
+    async def _connect(self) -> Any:
+        token = ""  # "" not None: None makes hvac read VAULT_TOKEN or ~/.vault-token
+        if self._spec.auth.token_secret_ref is not None:
+            token = await self._read_credential(self._spec.auth.token_secret_ref, "tokenSecretRef")
+        if self._spec.ca_provider is not None and self._ca_file is None:
+            self._ca_file = await self._write_ca(self._spec.ca_provider)
+        verify: bool | str = self._ca_file or True
+        return hvac.Client(
+            url=self._spec.server,
+            token=token,
+            verify=verify,
+            cert=(),  # () not None: None makes hvac use VAULT_CLIENT_CERT
+            timeout=self._timeout,
+            allow_redirects=False,
+            namespace=self._spec.namespace,
+            adapter=_StatusAdapter,
+        )
+
+    async def _write_ca(self, ca: CAProvider) -> str:
+        read = self._ctx.read_secret_key if ca.type == "Secret" else self._ctx.read_configmap_key
+        pem = await read(ca.name, ca.key)
+        if not _holds_certificates(pem):
+            raise InvalidConfig(
+                f"{self._subject()}: caProvider {ca.type} {ca.name!r} key {ca.key!r} "
+                "holds no PEM certificate"
+            )
+        return await asyncio.to_thread(_write_private_file, pem)
+
+    async def _read_credential(self, ref: SecretKeyRef, field: str) -> str:
+        # Reader errors propagate unchanged: the caller owns their kind and message.
+        credential = _decode_credential(await self._ctx.read_secret_key(ref.name, ref.key))
+        if credential is None:
+            raise InvalidConfig(
+                f"{self._subject()}: {field} Secret {ref.name!r} key {ref.key!r} "
+                "is empty or not UTF-8"
+            )
+        return credential
+
+    async def _login(self, client: Any) -> None:
+        if self._logged_in:  # renewing: the old token would otherwise live out its TTL
+            await self._revoke(client)
+        auth = self._spec.auth
+        if auth.app_role is not None:
+            app_role = auth.app_role
+            subject = f"{self._subject()} login at auth/{app_role.path}"
+            secret_id = await self._read_credential(app_role.secret_ref, "appRole.secretRef")
+            response = await self._call(
+                lambda: client.auth.approle.login(
+                    role_id=app_role.role_id, secret_id=secret_id, mount_point=app_role.path
+                ),
+                subject,
+                "login",
+            )
+        else:
+            assert auth.kubernetes is not None  # the spec guarantees exactly one method
+            kube = auth.kubernetes
+            account = kube.service_account_ref
+            subject = (
+                f"{self._subject()} login at auth/{kube.mount_path} as role {kube.role!r} "
+                f"(service account {account.name!r})"
+            )
+            if self._ctx.request_token is None:
+                raise InvalidConfig(f"{subject}: this controller cannot request tokens")
+            jwt = await self._ctx.request_token(account.name, account.audiences)
+            response = await self._call(
+                lambda: client.auth.kubernetes.login(
+                    role=kube.role, jwt=jwt, mount_point=kube.mount_path
+                ),
+                subject,
+                "login",
+            )
+        self._logged_in = True
+        ttl = _token_ttl(response)
+        self._renew_at = None if ttl is None else self._clock() + ttl * _RENEW_AT_FRACTION_OF_TTL
+        _log.debug("vault login: %s (token ttl %ss)", subject, ttl)
+
+    async def _revoke(self, client: Any) -> None:
+        """Best effort: an unrevoked token still expires with its TTL."""
+        self._logged_in = False
+        try:
+            await self._call(
+                client.auth.token.revoke_self, f"{self._subject()} token revoke", "login"
+            )
+        except ProviderError as err:
+            _log.warning("%s", err)
+        client.token = ""  # revoked or not, it is never sent again
+
+
+class VaultFactory:
+    """Registered under the `secretloom.providers` entry point as "vault"."""
+
+    name = "vault"
+    spec_model: type[Model] = VaultProviderSpec
+
+    def create(self, spec: Model, ctx: ProviderContext) -> Provider:
+        if not isinstance(spec, VaultProviderSpec):
+            raise TypeError(f"vault provider needs a VaultProviderSpec, got {type(spec).__name__}")
+        return VaultProvider(spec, ctx)
+
+
+factory: ProviderFactory = VaultFactory()

@@ -1,0 +1,153 @@
+"""Secret stores for `ref+vault://` references: a config file, or the cluster.
+
+Offline (`--stores FILE`), a small YAML file maps store names to provider
+specs, and names the local sources of the credentials those specs refer to:
+
+    stores:
+      default:                     # ref+vault://… without ?store=, and <path:…>
+        vault:                     # a VaultProviderSpec, as in a SecretStore
+          server: https://vault.example:8200
+          path: secret
+          auth: {tokenSecretRef: {name: vault-token, key: token}}
+    secrets:                       # what secret references resolve to, offline
+      vault-token:
+        token: {env: VAULT_TOKEN}  # or {file: /var/run/secrets/vault/token}
+
+With a kubeconfig (`--kubeconfig` or `--in-cluster`), stores are the
+SecretStores (secretloom.io/v1alpha1) of the application's namespace, and
+their credential references read Secrets of that namespace: the same pinning
+the controller applies. Either way providers are built through the provider
+registry, never by name here, and every client is closed after the render.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+from collections.abc import Awaitable, Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from secretloom.api.secretsync import GROUP, VERSION
+from secretloom.providers import registry as provider_registry
+from secretloom.providers.protocol import Provider, ProviderContext, ProviderError
+from secretloom.render.errors import RenderError
+
+DEFAULT_STORE = "default"
+ReadKey = Callable[[str, str], Awaitable[bytes]]
+
+
+class Stores:
+    """Named stores, each built on first use and closed by `close`."""
+
+    def __init__(
+        self,
+        specs: Callable[[str], Awaitable[tuple[str, Mapping[str, Any]]]],
+        ctx: ProviderContext,
+        registry: provider_registry.Registry | None = None,  # for tests
+    ) -> None:
+        self._specs = specs
+        self._ctx = ctx
+        self._registry = registry or provider_registry.load()
+        self._providers: dict[str, asyncio.Task[tuple[Provider, Mapping[str, Any]]]] = {}
+
+    async def get(self, name: str) -> tuple[Provider, Mapping[str, Any]]:
+        """The provider for store `name` and its spec (as a plain mapping)."""
+        if name not in self._providers:
+            self._providers[name] = asyncio.create_task(self._build(name))
+        return await self._providers[name]
+
+    async def _build(self, name: str) -> tuple[Provider, Mapping[str, Any]]:
+        kind, spec = await self._specs(name)
+        try:
+            return self._registry.create(kind, spec, self._ctx), spec
+        except ProviderError as err:
+            raise RenderError(f"store {name!r}: {err}") from None
+        except ValueError:  # pydantic validation: its text may echo the spec
+            raise RenderError(f"store {name!r}: invalid {kind} spec") from None
+
+    async def close(self) -> None:
+        for task in self._providers.values():
+            if task.done() and not task.cancelled() and task.exception() is None:
+                await task.result()[0].close()
+
+
+def from_file(path: Path, env: Mapping[str, str]) -> Stores:
+    try:
+        config = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError):
+        raise RenderError(f"stores file {path}: cannot be read as YAML") from None
+    stores = config.get("stores") or {}
+
+    async def spec(name: str) -> tuple[str, Mapping[str, Any]]:
+        entry = stores.get(name)
+        if not isinstance(entry, dict) or len(entry) != 1:
+            raise RenderError(f"store {name!r} is not defined in the stores file")
+        ((kind, body),) = entry.items()
+        return str(kind), body
+
+    def reader(section: str) -> ReadKey:
+        async def read(name: str, key: str) -> bytes:
+            source = ((config.get(section) or {}).get(name) or {}).get(key)
+            if isinstance(source, dict) and "env" in source and source["env"] in env:
+                return env[source["env"]].encode()
+            if isinstance(source, dict) and "file" in source:
+                return (await asyncio.to_thread(Path(source["file"]).read_bytes)).strip()
+            raise RenderError(
+                f"stores file: {section} {name!r} key {key!r} has no available source"
+            )
+
+        return read
+
+    ctx = ProviderContext(
+        namespace=env.get("ARGOCD_APP_NAMESPACE", "default"),
+        read_secret_key=reader("secrets"),
+        read_configmap_key=reader("configMaps"),
+    )
+    return Stores(spec, ctx)
+
+
+def from_cluster(kube: Any, namespace: str) -> Stores:
+    """Stores from the SecretStores of `namespace`; `kube` is a lightkube AsyncClient."""
+    from lightkube.core.exceptions import ApiError
+    from lightkube.generic_resource import create_namespaced_resource
+    from lightkube.resources.core_v1 import ConfigMap, Secret
+
+    secret_store = create_namespaced_resource(GROUP, VERSION, "SecretStore", "secretstores")
+
+    async def spec(name: str) -> tuple[str, Mapping[str, Any]]:
+        try:
+            store = await kube.get(secret_store, name, namespace=namespace)
+        except ApiError as err:
+            raise RenderError(f"SecretStore {namespace}/{name}: {err.status.code}") from None
+        provider = (store.get("spec") or {}).get("provider") or {}
+        if len(provider) != 1:
+            raise RenderError(
+                f"SecretStore {namespace}/{name}: spec.provider must name one provider"
+            )
+        ((kind, body),) = provider.items()
+        return str(kind), body
+
+    def reader(resource: Any, binary: bool) -> ReadKey:
+        async def read(name: str, key: str) -> bytes:
+            try:
+                obj = await kube.get(resource, name, namespace=namespace)
+            except ApiError as err:
+                raise RenderError(
+                    f"{resource.__name__} {namespace}/{name}: {err.status.code}"
+                ) from None
+            data = obj.data or {}
+            if key not in data:
+                raise RenderError(f"{resource.__name__} {namespace}/{name}: no key {key!r}")
+            return base64.b64decode(data[key]) if binary else str(data[key]).encode()
+
+        return read
+
+    ctx = ProviderContext(
+        namespace=namespace,
+        read_secret_key=reader(Secret, binary=True),
+        read_configmap_key=reader(ConfigMap, binary=False),
+    )
+    return Stores(spec, ctx)

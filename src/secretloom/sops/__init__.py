@@ -1,0 +1,45 @@
+"""SOPS decryption, natively: the file format of getsops/sops, no `sops` process.
+
+Why native (see docs/render.md): a render decrypts many files, and spawning
+`sops -d` per file costs a process start, a Go runtime and a key lookup each
+time; decrypting in-process costs one AES-GCM call per value. Native code also
+lets us verify the MAC *before* anything is returned, so a tampered file yields
+an error and never a partial document. The real `sops` binary is the oracle in
+the tests: every corpus file must decrypt to exactly what `sops -d` prints.
+
+Layout: `tree` (the document model), `goyaml`/`stores` (file formats with
+go-yaml's scalar rules), `metadata`, `cipher` (one value), `walk` (the tree
+walk, encryption rules and MAC), `keys` (age via pyrage, PGP via gpg),
+`shamir` (key groups), `emit` (plaintext output like `sops -d`).
+
+Decrypted values live only in memory; errors name files, paths and keys,
+never values.
+"""
+
+from __future__ import annotations
+
+from secretloom.sops.api import Decrypted, decrypt, decrypt_file, is_encrypted
+from secretloom.sops.errors import (
+    DataKeyError,
+    FormatError,
+    IntegrityError,
+    NotEncrypted,
+    SopsError,
+)
+from secretloom.sops.keys import KeySources
+from secretloom.sops.stores import Format, detect_format
+
+__all__ = [
+    "DataKeyError",
+    "Decrypted",
+    "Format",
+    "FormatError",
+    "IntegrityError",
+    "KeySources",
+    "NotEncrypted",
+    "SopsError",
+    "decrypt",
+    "decrypt_file",
+    "detect_format",
+    "is_encrypted",
+]

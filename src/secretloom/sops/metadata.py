@@ -1,0 +1,126 @@
+"""The `sops` section: master keys, key groups, encryption rules, MAC.
+
+Mirrors sops's stores.Metadata.ToInternal: one top-level key list is one key
+group; `key_groups` lists several, whose data-key parts are Shamir shares.
+At most one of the four key-selection rules may be set; with none,
+`unencrypted_suffix` defaults to `_unencrypted`. Key types we cannot use
+(cloud KMS, Vault transit) are kept so errors can name them.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from secretloom.sops import gotext
+from secretloom.sops.errors import FormatError
+
+DEFAULT_UNENCRYPTED_SUFFIX = "_unencrypted"
+_OTHER_KEY_TYPES = {
+    "kms": "arn",
+    "gcp_kms": "resource_id",
+    "azure_kv": "name",
+    "hc_vault": "key_name",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class MasterKey:
+    """One encrypted copy of the data key (or of a Shamir share of it)."""
+
+    kind: str  # "age", "pgp", or a type we cannot decrypt
+    name: str  # recipient, fingerprint, ARN...: safe to print
+    enc: str
+
+
+@dataclass(frozen=True, slots=True)
+class Rules:
+    unencrypted_suffix: str = ""
+    encrypted_suffix: str = ""
+    unencrypted_regex: re.Pattern[str] | None = None
+    encrypted_regex: re.Pattern[str] | None = None
+    unencrypted_comment_regex: re.Pattern[str] | None = None
+    encrypted_comment_regex: re.Pattern[str] | None = None
+    mac_only_encrypted: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Metadata:
+    key_groups: tuple[tuple[MasterKey, ...], ...]
+    shamir_threshold: int
+    mac: str
+    mac_aad: str  # lastmodified, re-rendered as Go's time.RFC3339
+    rules: Rules
+    version: str
+
+
+def parse(raw: dict[str, Any]) -> Metadata:
+    groups = _key_groups(raw)
+    rules = _rules(raw)
+    lastmodified = gotext.parse_time(str(raw.get("lastmodified", "")))
+    if lastmodified is None:
+        raise FormatError("sops metadata has no valid `lastmodified`")
+    mac = raw.get("mac")
+    if not isinstance(mac, str) or not mac:
+        raise FormatError("sops metadata has no `mac`")
+    try:
+        threshold = int(raw.get("shamir_threshold") or 0)
+    except ValueError:
+        raise FormatError("sops metadata `shamir_threshold` is not an integer") from None
+    return Metadata(
+        key_groups=groups,
+        shamir_threshold=threshold,
+        mac=mac,
+        mac_aad=gotext.format_rfc3339(lastmodified[0]),
+        rules=rules,
+        version=str(raw.get("version", "")),
+    )
+
+
+def _key_groups(raw: dict[str, Any]) -> tuple[tuple[MasterKey, ...], ...]:
+    top = _group(raw)
+    if top:
+        return (top,)
+    groups = tuple(_group(g) for g in raw.get("key_groups") or () if isinstance(g, dict))
+    if not groups:
+        raise FormatError("sops metadata lists no master keys")
+    return groups
+
+
+def _group(raw: dict[str, Any]) -> tuple[MasterKey, ...]:
+    keys = []
+    for kind, name_field in (("age", "recipient"), ("pgp", "fp"), *_OTHER_KEY_TYPES.items()):
+        for entry in raw.get(kind) or ():
+            if isinstance(entry, dict):
+                keys.append(
+                    MasterKey(kind, str(entry.get(name_field, "?")), str(entry.get("enc", "")))
+                )
+    return tuple(keys)
+
+
+def _rules(raw: dict[str, Any]) -> Rules:
+    selectors = ("unencrypted_suffix", "encrypted_suffix", "unencrypted_regex", "encrypted_regex")
+    chosen = [name for name in selectors if raw.get(name)]
+    if len(chosen) > 1:
+        raise FormatError(f"sops metadata sets more than one of {', '.join(selectors)}")
+    return Rules(
+        unencrypted_suffix=str(raw.get("unencrypted_suffix") or "")
+        or ("" if chosen else DEFAULT_UNENCRYPTED_SUFFIX),
+        encrypted_suffix=str(raw.get("encrypted_suffix") or ""),
+        unencrypted_regex=_regex(raw, "unencrypted_regex"),
+        encrypted_regex=_regex(raw, "encrypted_regex"),
+        unencrypted_comment_regex=_regex(raw, "unencrypted_comment_regex"),
+        encrypted_comment_regex=_regex(raw, "encrypted_comment_regex"),
+        mac_only_encrypted=str(raw.get("mac_only_encrypted", "")).lower() == "true",
+    )
+
+
+def _regex(raw: dict[str, Any], name: str) -> re.Pattern[str] | None:
+    pattern = raw.get(name)
+    if not pattern:
+        return None
+    try:
+        return re.compile(str(pattern))
+    except re.error:
+        raise FormatError(f"sops metadata `{name}` is not a valid regular expression") from None
