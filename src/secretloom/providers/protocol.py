@@ -52,8 +52,8 @@ class InvalidConfig(ProviderError):
 class ValueRef:
     """Where one value lives in a store.
 
-    `path` is store-relative (for Vault: the KV path below the mount, with the
-    mount as first segment). `property` selects one field of the path's data;
+    `path` is relative to the store's mount (for Vault: the KV path below the
+    mount named in the store spec). `property` selects one field of the path's data;
     None means the whole data map (only valid with `get_all`). `version` pins a
     KV v2 version.
     """
