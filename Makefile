@@ -56,7 +56,7 @@ test: env controlplane tools lint typecheck layers crds-check
 	$(MAKE) --no-print-directory bench-smoke
 
 demo: env controlplane tools
-	$(BIN)/python examples/demo.py
+	$(BIN)/secretloom demo
 
 bench: env controlplane
 	$(BIN)/python -m bench

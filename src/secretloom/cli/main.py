@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from secretloom.cli import cluster, controller, crds, render, sops
+from secretloom.cli import cluster, controller, crds, demo, render, sops
 
 app = typer.Typer(
     name="secretloom",
@@ -22,3 +22,4 @@ app.command("install-crds")(crds.install_crds)
 app.command("controller")(controller.controller)
 app.command("render")(render.render)
 app.add_typer(sops.app, name="sops")
+app.command("demo")(demo.demo)
