@@ -11,68 +11,24 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
-import urllib.request
 import uuid
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator
+from contextlib import AbstractContextManager, asynccontextmanager
 from pathlib import Path
 
 import yaml
 
 from secretloom.runtime.kube import LEASES, NAMESPACES, KubeClient
 from secretloom.testing import cluster as local
+from secretloom.testing import controller
 from tests.e2e import kit
 
 
-@contextmanager
 def controller_process(
     kubeconfig: Path, log: Path, *args: str
-) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
-    port = local.free_port()
-    with log.open("wb") as sink:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "secretloom.cli",
-                "controller",
-                "--kubeconfig",
-                str(kubeconfig),
-                "--metrics-addr",
-                f"127.0.0.1:{port}",
-                "--json-logs",
-                "--log-level",
-                "debug",
-                *args,
-            ],
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        deadline = time.monotonic() + 20
-        while not _get(port, "/readyz").startswith("ok"):
-            assert proc.poll() is None, log.read_text()[-2000:]
-            assert time.monotonic() < deadline, "controller not ready"
-            time.sleep(0.1)
-        yield proc, port
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-
-
-def _get(port: int, path: str) -> str:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=2) as response:
-            return str(response.read().decode())
-    except OSError:
-        return ""
+) -> AbstractContextManager[tuple[subprocess.Popen[bytes], int]]:
+    return controller.running(kubeconfig, log, "--json-logs", "--log-level", "debug", *args)
 
 
 @asynccontextmanager
@@ -120,8 +76,8 @@ async def test_namespaced_mode_runs_on_roles_only(
             lease = await kube.get(LEASES.path(ns_a, "secretloom-controller"))
             assert lease["spec"]["holderIdentity"]
 
-            assert _get(port, "/healthz") == "ok\n"
-            exposition = _get(port, "/metrics")
+            assert controller.http_get(port, "/healthz") == "ok\n"
+            exposition = controller.http_get(port, "/metrics")
             for name in (
                 "secretloom_sync_total",
                 "secretloom_target_writes_total",

@@ -15,10 +15,8 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -33,6 +31,7 @@ from secretloom.cli.errors import fail
 from secretloom.runtime import crds
 from secretloom.runtime.kube import NAMESPACES, SECRETS, ApiError, KubeClient, Obj, Resource
 from secretloom.testing import cluster as local
+from secretloom.testing import controller
 
 console = Console(width=110)
 SYNCS = Resource(crd.SECRET_SYNC.group, crd.SECRET_SYNC.version, crd.SECRET_SYNC.plural)
@@ -58,7 +57,9 @@ def demo(
     console.print(f"control plane up in {time.monotonic() - started:.1f}s: {cluster.server}")
     console.print(cluster.kubectl("version").strip())
     try:
-        with _controller(cluster) as log:
+        asyncio.run(_install_crds(cluster))
+        log = cluster.data_dir / "logs" / "secretloom-controller.log"
+        with controller.running(cluster.kubeconfig, log, "--json-logs"):
             manifests = [
                 (path.name, doc)
                 for path in sorted(example.glob("*.yaml"))
@@ -67,6 +68,8 @@ def demo(
             ]
             asyncio.run(_scenario(cluster, manifests))
             console.print(f"controller log: {log}")
+    except (TimeoutError, RuntimeError) as err:
+        fail(str(err))
     finally:
         if keep:
             console.print(f"cluster left running; kubeconfig: {cluster.kubeconfig}")
@@ -75,40 +78,14 @@ def demo(
             console.print("control plane stopped")
 
 
-@contextlib.contextmanager
-def _controller(cluster: local.Cluster) -> Iterator[Path]:
-    log = cluster.data_dir / "logs" / "secretloom-controller.log"
-    with log.open("wb") as sink:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "secretloom.cli",
-                "controller",
-                "--kubeconfig",
-                str(cluster.kubeconfig),
-                "--metrics-addr",
-                "",
-                "--json-logs",
-            ],
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        yield log
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+async def _install_crds(cluster: local.Cluster) -> None:
+    async with KubeClient.from_kubeconfig(cluster.kubeconfig) as kube:
+        await crds.install(kube, [crd.definition(r) for r in crd.RESOURCES])
+    console.print("CRDs installed: " + ", ".join(r.name for r in crd.RESOURCES))
 
 
 async def _scenario(cluster: local.Cluster, manifests: list[tuple[str, Obj]]) -> None:
     async with KubeClient.from_kubeconfig(cluster.kubeconfig, qps=0) as kube:
-        await crds.install(kube, [crd.definition(r) for r in crd.RESOURCES])
-        console.print("CRDs installed: " + ", ".join(r.name for r in crd.RESOURCES))
         syncs: list[tuple[str, str]] = []
         for file_name, doc in manifests:
             manager = MANAGERS.get(file_name[:2], "kubectl")
