@@ -338,3 +338,29 @@ async def test_status_and_printer_columns(
         assert header == ["NAME", "READY", "TARGET", "KEYS", "AGE"]
         row = next(line.split() for line in table.splitlines() if line.startswith("gitlab-token"))
         assert row[1:4] == ["True", TARGET, "1"]
+
+
+async def test_owner_policy_with_retain_keeps_the_secret(kube: KubeClient, namespace: str) -> None:
+    async with kit.controller(kube, namespace):
+        await kit.put_secret(kube, namespace, "src", {"token": "t"}, manager="vso")
+        await kit.apply_sync(
+            kube,
+            namespace,
+            "owner",
+            kit.sync_spec(
+                "kept", {"token": ("src", "token")}, creationPolicy="Owner", deletionPolicy="Retain"
+            ),
+        )
+        await kit.wait_condition(kube, namespace, "owner", "Ready")
+        await kube.delete(kit.SYNCS.path(namespace, "owner"))
+
+        async def finalized() -> bool:
+            items, _ = await kube.list(kit.SYNCS.path(namespace))
+            return not items
+
+        await kit.eventually(finalized)
+        await asyncio.sleep(2)  # give the garbage collector time to act, were there a reference
+        kept = await kit.get_secret(kube, namespace, "kept")
+        assert kept is not None
+        assert kit.values(kept) == {"token": "t"}
+        assert not kept["metadata"].get("ownerReferences")
