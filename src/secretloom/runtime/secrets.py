@@ -1,10 +1,12 @@
 """A Secret cache that keeps values only for Secrets something references.
 
-Every Secret in the watched namespaces is cached as a skeleton (metadata
-without managedFields), so "does it exist" is a cache lookup and a newly
-created target is seen at once. `data` is kept only when `is_referenced` says
-a controller reads or writes that Secret; otherwise it is dropped on ingest,
-so memory grows with referenced Secrets, not with the cluster.
+Every Secret in the watched namespaces is cached as a skeleton (name,
+namespace, uid, resourceVersion), so "does it exist" is a cache lookup and a
+newly created target is seen at once. `data`, labels and annotations are kept
+only when `is_referenced` says a controller reads or writes that Secret;
+otherwise they are dropped on ingest, so memory grows with referenced Secrets,
+not with the cluster. `managedFields` and kubectl's last-applied annotation
+(which repeats the whole Secret, values included) are always dropped.
 
 A Secret that became referenced after it was cached has no data yet:
 `get_with_data` fetches it once and caches the result; from then on watch
@@ -20,6 +22,8 @@ from secretloom.runtime.informer import Key
 from secretloom.runtime.kube import SECRETS, ApiError, KubeClient, Obj
 
 STRIPPED = "__secretloomDataStripped"
+LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
+_SKELETON = ("name", "namespace", "uid", "resourceVersion")
 
 
 class SecretCache:
@@ -36,12 +40,9 @@ class SecretCache:
 
     def _transform(self, obj: Obj) -> Obj:
         meta = obj["metadata"]
-        meta.pop("managedFields", None)
         if not self._is_referenced((meta.get("namespace", ""), meta["name"])):
-            obj.pop("data", None)
-            obj.pop("stringData", None)
-            obj[STRIPPED] = True
-        return obj
+            return {"metadata": {k: meta[k] for k in _SKELETON if k in meta}, STRIPPED: True}
+        return _trim(obj)
 
     def exists(self, namespace: str, name: str) -> bool:
         return self.cache.get((namespace, name)) is not None
@@ -57,8 +58,15 @@ class SecretCache:
                 return None
             raise
         self.fetches += 1
-        fresh["metadata"].pop("managedFields", None)
+        fresh = _trim(fresh)
         current = self.cache.get((namespace, name))
         if current is None or STRIPPED in current:
             self.cache.put(fresh)
         return fresh
+
+
+def _trim(obj: Obj) -> Obj:
+    meta = obj["metadata"]
+    meta.pop("managedFields", None)
+    (meta.get("annotations") or {}).pop(LAST_APPLIED, None)
+    return obj
