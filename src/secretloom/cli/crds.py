@@ -20,6 +20,7 @@ from secretloom.runtime.kube import ApiError, KubeClient
 
 app = typer.Typer(help="Generate and check the CRD manifests from the resource models.")
 DEFAULT_DIR = Path("deploy/crds")
+DirArgument = Annotated[Path, typer.Argument(help="Directory of CRD YAML files.")]
 KubeconfigOption = Annotated[
     Path | None, typer.Option("--kubeconfig", help="Kubeconfig (default: $KUBECONFIG, in-cluster).")
 ]
@@ -34,7 +35,7 @@ def rendered() -> dict[str, str]:
 
 
 @app.command()
-def generate(directory: Path = DEFAULT_DIR) -> None:
+def generate(directory: DirArgument = DEFAULT_DIR) -> None:
     """Write the CRD YAML into DIRECTORY."""
     directory.mkdir(parents=True, exist_ok=True)
     for name, text in rendered().items():
@@ -43,7 +44,7 @@ def generate(directory: Path = DEFAULT_DIR) -> None:
 
 
 @app.command()
-def check(directory: Path = DEFAULT_DIR) -> None:
+def check(directory: DirArgument = DEFAULT_DIR) -> None:
     """Exit 1 when the committed CRDs differ from the models."""
     expected = rendered()
     stale = [
