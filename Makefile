@@ -6,7 +6,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 UV_VERSION := 0.13.8
-CACHE_DIR ?= $(or $(SECRETLOOM_CACHE_DIR),$(XDG_CACHE_HOME),$(HOME)/.cache)/secretloom
+CACHE_DIR ?= $(or $(SECRETLOOM_CACHE_DIR),$(or $(XDG_CACHE_HOME),$(HOME)/.cache)/secretloom)
 export SECRETLOOM_CACHE_DIR := $(CACHE_DIR)
 
 .PHONY: help env controlplane tools lint typecheck layers crds crds-check unit test demo bench bench-smoke clean
