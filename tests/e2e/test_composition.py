@@ -138,6 +138,12 @@ async def test_a_second_claim_is_reported_as_conflict_until_forced(
             kit.sync_spec(TARGET, {"grafana-api-key": ("rogue-src", "k")}, force=True),
         )
         await kit.wait_condition(kube, namespace, "rogue", "Ready")
+        # The previous owner yields (Conflict) instead of taking the key back: no flapping.
+        yielded = await kit.wait_condition(kube, namespace, "grafana-token", "Conflict")
+        assert f"secretloom/{namespace}/rogue" in kit.condition(yielded, "Conflict")["message"]
+        async with kit.TargetWatch(kube, namespace, TARGET) as watch:
+            await asyncio.sleep(3)
+        assert watch.writes == []
         taken = await kit.get_secret(kube, namespace, TARGET)
         assert taken is not None
         assert kit.values(taken)["grafana-api-key"] == "rogue"

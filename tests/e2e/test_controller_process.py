@@ -89,6 +89,7 @@ async def test_namespaced_mode_runs_on_roles_only(
             ):
                 assert name in exposition, name
             assert "secretloom_leader 1.0" in exposition
+            assert 'secretloom_secretsync_condition{status="True",type="Ready"} 2.0' in exposition
         lines = [line for line in log.read_text().splitlines() if line.strip()]
         assert lines
         records = [json.loads(line) for line in lines]  # every line is one JSON object

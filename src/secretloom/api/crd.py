@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from secretloom.api import secretsync
+from secretloom.api import secretsync, stores
 from secretloom.api.base import Model
 
 Schema = dict[str, Any]
@@ -74,7 +74,55 @@ SECRET_SYNC = CustomResource(
     ),
 )
 
-RESOURCES: tuple[CustomResource, ...] = (SECRET_SYNC,)
+_PROVIDER_COLUMN = {
+    "name": "Provider",
+    "type": "string",
+    "jsonPath": ".status.provider",
+}
+_REASON_COLUMN = {
+    "name": "Reason",
+    "type": "string",
+    "jsonPath": '.status.conditions[?(@.type=="Ready")].reason',
+    "priority": "1",
+}
+
+
+def _store(
+    kind: str, plural: str, spec: type[Model], scope: str, noun: str, short: str
+) -> CustomResource:
+    # Short names differ from External Secrets' (ss, css) so both can be installed.
+    return CustomResource(
+        group=secretsync.GROUP,
+        version=secretsync.VERSION,
+        kind=kind,
+        plural=plural,
+        description=f"A secret provider usable by the SecretSyncs of {noun}.",
+        spec=spec,
+        status=stores.StoreStatus,
+        scope=scope,
+        short_names=(short,),
+        printer_columns=(_READY_COLUMN, _PROVIDER_COLUMN, _REASON_COLUMN, _AGE_COLUMN),
+    )
+
+
+SECRET_STORE = _store(
+    stores.STORE_KIND,
+    stores.STORE_PLURAL,
+    stores.SecretStoreSpec,
+    "Namespaced",
+    "its namespace",
+    "sstore",
+)
+CLUSTER_SECRET_STORE = _store(
+    stores.CLUSTER_STORE_KIND,
+    stores.CLUSTER_STORE_PLURAL,
+    stores.ClusterSecretStoreSpec,
+    "Cluster",
+    "the namespaces it allows",
+    "csstore",
+)
+
+RESOURCES: tuple[CustomResource, ...] = (SECRET_SYNC, SECRET_STORE, CLUSTER_SECRET_STORE)
 
 
 def openapi_schema(model: type[Model]) -> Schema:

@@ -7,13 +7,23 @@ The schema is strict so that mistakes are refused at admission with the field
 named: key syntax, unique keys (a list-map keyed by `key`), exactly one source
 per entry, target Secret types from an allow-list (never a service-account
 token; see ESO CVE-2026-42876).
+
+Values come from a Secret of the SecretSync's own namespace (`from.secret`) or
+from a store (`from.store`, a SecretStore of the same namespace or a
+ClusterSecretStore that allows it). `dataFrom` copies every property of one
+store path, each property becoming a key (`prefix` + property name); explicit
+`data` entries win over `dataFrom` keys, and an earlier `dataFrom` entry over a
+later one. Store values are polled every `refreshInterval` (Go duration syntax,
+default 1h, "0" for never), with jitter; Kubernetes sources are watched and
+need no polling.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+import re
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, JsonValue
+from pydantic import ConfigDict, Field, JsonValue, model_validator
 
 from secretloom.api.base import Model
 from secretloom.api.conditions import Condition
@@ -26,8 +36,36 @@ PLURAL = "secretsyncs"
 SECRET_KEY_PATTERN = r"^[-._a-zA-Z0-9]+$"  # noqa: S105 (a pattern, not a password)
 DNS_SUBDOMAIN_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
 
+DNS_LABEL_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+DURATION_PATTERN = r"^(0|([0-9]+(\.[0-9]+)?(ms|s|m|h))+)$"
+REFRESH_ANNOTATION = "secretloom.io/refresh-requested"
+
 SecretKey = Annotated[str, Field(min_length=1, max_length=253, pattern=SECRET_KEY_PATTERN)]
 ObjectName = Annotated[str, Field(min_length=1, max_length=253, pattern=DNS_SUBDOMAIN_PATTERN)]
+NamespaceName = Annotated[str, Field(min_length=1, max_length=63, pattern=DNS_LABEL_PATTERN)]
+
+_DURATION_PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ms|s|m|h)")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def conditions_field(description: str) -> Any:
+    """A status `conditions` list: a list-map keyed by type, as kubectl expects."""
+    return Field(
+        default_factory=list,
+        description=description,
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
+    )
+
+
+def duration_seconds(text: str) -> float:
+    """Seconds in a Go-style duration such as `1h30m` or `45s` ("0" is zero)."""
+    if text == "0":
+        return 0.0
+    parts = _DURATION_PART.findall(text)
+    if not parts or "".join(n + u for n, u in parts) != text:
+        raise ValueError(f"not a duration: {text!r} (e.g. 1h, 30m, 45s)")
+    return sum(float(number) * _UNIT_SECONDS[unit] for number, unit in parts)
+
 
 TargetType = Literal[
     "Opaque",
@@ -85,6 +123,17 @@ class StoreRef(Model):
     kind: Literal["SecretStore", "ClusterSecretStore"] = Field(
         default="SecretStore", description="SecretStore (same namespace) or ClusterSecretStore."
     )
+    namespace: str | None = Field(
+        default=None,
+        description=(
+            "Must be empty (or, for a SecretStore, the SecretSync's own namespace): a "
+            "SecretStore is used only from its namespace. Present so that a cross-namespace "
+            "reference is refused loudly, not ignored."
+        ),
+    )
+
+    def describe(self) -> str:
+        return f"{self.kind.lower()}/{self.name}"
 
 
 class Source(Model):
@@ -133,10 +182,41 @@ class DataEntry(Model):
     )
 
 
+class DataFromEntry(Model):
+    """Every property of one store path, each written as a key of the target."""
+
+    store: StoreRef = Field(description="A SecretStore or ClusterSecretStore.")
+    path: str = Field(min_length=1, description="Path in the store (e.g. Vault: mount-relative).")
+    version: int | None = Field(
+        default=None, ge=1, description="Pinned version (Vault KV v2 only)."
+    )
+    prefix: str = Field(
+        default="",
+        max_length=128,
+        pattern=r"^[-._a-zA-Z0-9]*$",
+        description="Prepended to each property name to make the target key.",
+    )
+
+    def describe(self) -> str:
+        pinned = f"@{self.version}" if self.version is not None else ""
+        return f"{self.store.describe()}:{self.path}{pinned}#*"
+
+
+SPEC_RULES: list[JsonValue] = [
+    {
+        "rule": "(has(self.data) && size(self.data) > 0)"
+        " || (has(self.dataFrom) && size(self.dataFrom) > 0)",
+        "message": "spec.data or spec.dataFrom needs at least one entry",
+    }
+]
+
+
 class SecretSyncSpec(Model):
+    model_config = ConfigDict(json_schema_extra={"x-kubernetes-validations": SPEC_RULES})
+
     target: Target = Field(description="The Secret this SecretSync writes its keys into.")
     data: list[DataEntry] = Field(
-        min_length=1,
+        default_factory=list,
         max_length=256,
         description="Keys this SecretSync owns in the target, each with its source.",
         json_schema_extra={
@@ -144,6 +224,38 @@ class SecretSyncSpec(Model):
             "x-kubernetes-list-map-keys": ["key"],
         },
     )
+    data_from: list[DataFromEntry] = Field(
+        default_factory=list,
+        max_length=16,
+        description=(
+            "Store paths whose every property becomes a key (`prefix` + property). "
+            "Keys named in `data` win; then earlier entries win over later ones."
+        ),
+    )
+    refresh_interval: str = Field(
+        default="1h",
+        pattern=DURATION_PATTERN,
+        description=(
+            "How often store values are read again (Go duration, e.g. 1h, 15m, 30s; "
+            '"0": only when the spec or the refresh annotation changes). Each refresh is '
+            "jittered. Kubernetes sources are watched and never polled."
+        ),
+    )
+
+    @model_validator(mode="after")
+    def _has_entries(self) -> SecretSyncSpec:
+        if not self.data and not self.data_from:
+            raise ValueError("spec.data or spec.dataFrom needs at least one entry")
+        return self
+
+    def refresh_seconds(self) -> float:
+        return duration_seconds(self.refresh_interval)
+
+    def uses_stores(self) -> bool:
+        return bool(self.data_from) or any(e.from_.store is not None for e in self.data)
+
+
+KeyState = Literal["Synced", "SourceMissing", "ProviderError", "Conflict", "Error"]
 
 
 class KeyStatus(Model):
@@ -153,9 +265,19 @@ class KeyStatus(Model):
         default="",
         description="Hash of the source's version (resourceVersion, store version); never a value.",
     )
-    state: Literal["Synced", "SourceMissing", "Conflict", "Error"] = Field(
-        default="Synced", description="State of this entry."
+    state: KeyState = Field(default="Synced", description="State of this entry.")
+    message: str = Field(
+        default="", description="Why the entry is not Synced (never a value); empty when Synced."
     )
+
+
+class DataFromStatus(Model):
+    source: str = Field(description="The store path read, e.g. secretstore/vault:app#*.")
+    state: Literal["Synced", "SourceMissing", "ProviderError", "Error"] = Field(
+        description="State of the last read of this path."
+    )
+    key_count: int = Field(default=0, description="Keys this entry contributes.")
+    message: str = Field(default="", description="Why it is not Synced (never a value).")
 
 
 class SecretSyncStatus(Model):
@@ -167,8 +289,20 @@ class SecretSyncStatus(Model):
         description="Owned keys with a hash of each source version (never a value).",
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["key"]},
     )
-    conditions: list[Condition] = Field(
-        default_factory=list,
-        description="Ready, Conflict, Contested, SourceMissing, TargetMissing.",
-        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
+    data_from: list[DataFromStatus] = Field(
+        default_factory=list, description="One entry per spec.dataFrom entry, in order."
+    )
+    last_refresh_time: str = Field(
+        default="", description="RFC 3339 time store values were last read (store syncs only)."
+    )
+    next_refresh_time: str = Field(
+        default="", description="RFC 3339 time store values will be read again."
+    )
+    refresh_request: str = Field(
+        default="",
+        description=f"Hash of the last `{REFRESH_ANNOTATION}` annotation value acted upon.",
+    )
+    conditions: list[Condition] = conditions_field(
+        "Ready, Conflict, Contested, SourceMissing, TargetMissing, and ProviderError "
+        "for SecretSyncs that read stores."
     )

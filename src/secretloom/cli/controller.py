@@ -38,6 +38,13 @@ def controller(
         str, typer.Option(help="host:port for /metrics, /healthz, /readyz; empty disables.")
     ] = "127.0.0.1:8080",
     leader_elect: Annotated[bool, typer.Option(help="Take a Lease before writing.")] = False,
+    cluster_stores: Annotated[
+        bool | None,
+        typer.Option(
+            help="Watch ClusterSecretStores (needs a ClusterRole). Default: on in cluster-wide "
+            "mode, off with --namespaces."
+        ),
+    ] = None,
     lease_namespace: Annotated[str, typer.Option(help="Namespace of the Lease.")] = "default",
     lease_name: Annotated[str, typer.Option(help="Name of the Lease.")] = "secretloom-controller",
     lease_duration: Annotated[float, typer.Option(help="Lease duration, seconds.")] = 15.0,
@@ -63,6 +70,7 @@ def controller(
         if leader_elect
         else None,
         identity=me,
+        cluster_stores=cluster_stores,
         metrics_host=metrics_host,
         metrics_port=metrics_port,
     )

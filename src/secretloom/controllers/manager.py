@@ -1,14 +1,22 @@
-"""Wires caches, the SecretSync reconciler, leader election and the metrics server.
+"""Wires caches, the SecretSync and store reconcilers, leader election and metrics.
 
 Start-up order matters for memory and correctness:
 1. the SecretSync cache syncs first, so the Secret cache knows which Secrets
    are referenced when it ingests them (and keeps data only for those);
-2. the Secret cache syncs;
+2. the Secret cache and the store caches sync;
 3. the replica campaigns for the Lease; only the leader runs workers, but
    every replica keeps warm caches (and a full queue), so a standby that takes
    over resumes at once with a full resync.
 Event handlers only enqueue: a Secret event maps to the SecretSyncs that read
-or write that Secret through an index, never a scan.
+or write that Secret, and a store event to the SecretSyncs that use the store,
+through indexes, never a scan. A store change also makes those SecretSyncs
+poll again at once (their remembered reads came from the old spec).
+
+ClusterSecretStores are cluster-scoped, so watching them (and the Namespaces
+their label selectors match) needs a ClusterRole. That is the default in
+cluster-wide mode; in namespaced mode (`--namespaces`, Roles only) they are
+not watched unless `cluster_stores` says so, and a SecretSync naming one is
+told why.
 """
 
 from __future__ import annotations
@@ -17,22 +25,33 @@ import asyncio
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from secretloom.api.stores import CLUSTER_STORE_KIND, STORE_KIND
+from secretloom.controllers.secretstore.clients import Clients
+from secretloom.controllers.secretstore.lookup import StoreKey, StoreLookup
+from secretloom.controllers.secretstore.lookup import key_of as store_key_of
+from secretloom.controllers.secretstore.reconciler import StoreReconciler
+from secretloom.controllers.secretstore.resources import CLUSTER_STORES, STORES
 from secretloom.controllers.secretsync.drift import DriftTracker
 from secretloom.controllers.secretsync.reconciler import SecretSyncReconciler
+from secretloom.controllers.secretsync.refresh import RefreshPolicy
 from secretloom.controllers.secretsync.resources import SYNCS
+from secretloom.controllers.secretsync.sources import Sources
+from secretloom.providers import registry as provider_registry
 from secretloom.runtime import metrics
 from secretloom.runtime.cache import Cache
 from secretloom.runtime.events import EventRecorder
-from secretloom.runtime.informer import Key, key_of
-from secretloom.runtime.kube import KubeClient, Obj
+from secretloom.runtime.informer import Handler, IndexFunc, Key, key_of
+from secretloom.runtime.kube import NAMESPACES, KubeClient, Obj
 from secretloom.runtime.leader import LeaderElector, LeaseConfig
 from secretloom.runtime.reconcile import Controller
 from secretloom.runtime.secrets import SecretCache
 
 log = logging.getLogger(__name__)
 SECRET_REFS = "secret-refs"  # noqa: S105 (an index name)
+STORE_REFS = "store-refs"
+ANY_CLUSTER_STORE = CLUSTER_STORE_KIND  # index value: uses some ClusterSecretStore
 
 
 def secret_refs(obj: Obj) -> list[str]:
@@ -44,6 +63,27 @@ def secret_refs(obj: Obj) -> list[str]:
         source = entry.get("from") or {}
         if source.get("secret") and source.get("namespace", namespace) in ("", namespace):
             refs.add(f"{namespace}/{source['secret']}")
+    return sorted(refs)
+
+
+def store_ref(key: StoreKey) -> str:
+    return "/".join(key)
+
+
+def store_refs(obj: Obj) -> list[str]:
+    """Index: the stores a SecretSync reads, as `store_ref` strings (plus ANY_CLUSTER_STORE)."""
+    namespace = obj["metadata"].get("namespace", "")
+    spec = obj.get("spec") or {}
+    stores = [(e.get("from") or {}).get("store") for e in spec.get("data") or []]
+    stores += [e.get("store") for e in spec.get("dataFrom") or []]
+    refs: set[str] = set()
+    for store in stores:
+        if not isinstance(store, dict) or not store.get("name"):
+            continue
+        if store.get("kind") == CLUSTER_STORE_KIND:
+            refs |= {store_ref((CLUSTER_STORE_KIND, "", store["name"])), ANY_CLUSTER_STORE}
+        else:
+            refs.add(store_ref((STORE_KIND, namespace, store["name"])))
     return sorted(refs)
 
 
@@ -66,28 +106,56 @@ class Options:
     identity: str = "secretloom"
     metrics_host: str = "127.0.0.1"
     metrics_port: int | None = 8080
+    cluster_stores: bool | None = None  # None: watched in cluster-wide mode only
+    refresh: RefreshPolicy = field(default_factory=RefreshPolicy)
 
 
 class Manager:
     def __init__(self, client: KubeClient, options: Options) -> None:
         self.options = options
-        self.syncs = Cache(client, SYNCS, options.namespaces, indexers={SECRET_REFS: secret_refs})
+        indexers: dict[str, IndexFunc] = {SECRET_REFS: secret_refs, STORE_REFS: store_refs}
+        self.syncs = Cache(client, SYNCS, options.namespaces, indexers=indexers)
         self.secrets = SecretCache(client, options.namespaces, self._referenced)
+        self.stores = Cache(client, STORES, options.namespaces)
+        cluster_wide = not options.namespaces
+        watch_cluster = cluster_wide if options.cluster_stores is None else options.cluster_stores
+        self.cluster_stores = Cache(client, CLUSTER_STORES, None) if watch_cluster else None
+        self.namespaces = Cache(client, NAMESPACES, None) if watch_cluster else None
+        registry = provider_registry.load()
+        self.clients = Clients(client, registry)
+        lookup = StoreLookup(self.stores, self.cluster_stores, self.namespaces)
         self.reconciler = SecretSyncReconciler(
             client,
             self.syncs,
             self.secrets,
             EventRecorder(client, options.identity),
+            Sources(client, self.secrets, lookup, self.clients, registry),
             DriftTracker(),
+            options.refresh,
         )
         self.controller: Controller[Key] = Controller(
             "secretsync", self.reconciler, workers=options.workers
+        )
+        self.store_controller: Controller[StoreKey] = Controller(
+            "secretstore",
+            StoreReconciler(
+                client, self.stores, self.cluster_stores, self.clients, options.refresh
+            ),
+            workers=min(options.workers, 2),
         )
         self.elector = (
             LeaderElector(client, options.lease, options.identity) if options.lease else None
         )
         self.syncs.add_handler(self._on_sync)
         self.secrets.cache.add_handler(self._on_secret)
+        self.stores.add_handler(self._on_store(STORE_KIND))
+        if self.cluster_stores is not None and self.namespaces is not None:
+            self.cluster_stores.add_handler(self._on_store(CLUSTER_STORE_KIND))
+            self.namespaces.add_handler(self._on_namespace)
+
+    def _caches(self) -> list[Cache]:
+        optional = (self.cluster_stores, self.namespaces)
+        return [self.secrets.cache, self.stores, *(c for c in optional if c is not None)]
 
     def _referenced(self, key: Key) -> bool:
         namespace, name = key
@@ -110,11 +178,49 @@ class Manager:
             self.reconciler.source_seen.setdefault(key, seen)
             self.controller.queue.add(key)
 
+    def _syncs_using(self, ref: str, namespace: str | None) -> set[Key]:
+        """SecretSyncs whose STORE_REFS index holds `ref`, in `namespace` or (None) anywhere."""
+        scopes = [namespace] if namespace is not None else list(self.options.namespaces or [""])
+        return {k for ns in scopes for k in self.syncs.by_index(STORE_REFS, ref, ns)}
+
+    def _refresh(self, keys: set[Key]) -> None:
+        for key in keys:
+            self.reconciler.invalidate(key)
+            self.controller.queue.add(key)
+
+    def _on_store(self, kind: str) -> Handler:
+        def handle(event: str, old: Obj | None, new: Obj | None) -> None:
+            if event == "MODIFIED" and not _spec_changed(old, new):
+                return  # our own status write
+            obj = new or old
+            assert obj is not None
+            key = store_key_of(kind, obj)
+            self.store_controller.queue.add(key)
+            self._refresh(self._syncs_using(store_ref(key), key[1] or None))
+
+        return handle
+
+    def _on_namespace(self, kind: str, old: Obj | None, new: Obj | None) -> None:
+        before = ((old or {}).get("metadata") or {}).get("labels")
+        after = ((new or {}).get("metadata") or {}).get("labels")
+        if kind == "MODIFIED" and before == after:
+            return
+        obj = new or old
+        assert obj is not None
+        namespace = obj["metadata"]["name"]
+        if self.syncs.watches(namespace):
+            self._refresh(self._syncs_using(ANY_CLUSTER_STORE, namespace))
+
     def ready(self) -> bool:
-        return all(e.is_set() for e in (*self.syncs.synced, *self.secrets.cache.synced))
+        caches = (self.syncs, *self._caches())
+        return all(e.is_set() for c in caches for e in c.synced)
 
     async def run(self) -> None:
         """Run until cancelled or leadership is lost (then raise SystemExit(1))."""
+        conditions = metrics.ConditionCollector(
+            lambda: (obj.get("status") or {} for obj in self.syncs.values())
+        )
+        metrics.REGISTRY.register(conditions)
         server = None
         if self.options.metrics_port is not None:
             server = await metrics.serve(
@@ -125,18 +231,28 @@ class Manager:
                 group.create_task(self.syncs.run())
                 for event in self.syncs.synced:
                     await event.wait()
-                group.create_task(self.secrets.cache.run())
-                for event in self.secrets.cache.synced:
-                    await event.wait()
+                for cache in self._caches():
+                    group.create_task(cache.run())
+                for cache in self._caches():
+                    for event in cache.synced:
+                        await event.wait()
                 log.info(
                     "caches synced",
-                    extra={"secretsyncs": len(self.syncs), "secrets": len(self.secrets.cache)},
+                    extra={
+                        "secretsyncs": len(self.syncs),
+                        "secrets": len(self.secrets.cache),
+                        "secretstores": len(self.stores),
+                        "clustersecretstores": len(self.cluster_stores or ()),
+                    },
                 )
                 if self.elector is not None:
                     await self.elector.acquire()
                     group.create_task(self._hold_lease())
                 group.create_task(self.controller.run())
+                group.create_task(self.store_controller.run())
         finally:
+            metrics.REGISTRY.unregister(conditions)
+            await self.clients.close()
             if self.elector is not None:
                 await self.elector.release()
             if server is not None:

@@ -13,7 +13,9 @@ justify a web framework.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import collections
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -23,6 +25,8 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
@@ -74,12 +78,33 @@ PROPAGATION = Histogram(
     buckets=_LATENCY_BUCKETS,
     registry=REGISTRY,
 )
-CONDITION = Gauge(
-    "secretloom_secretsync_condition",
-    "SecretSyncs by condition type and status.",
-    ["type", "status"],
-    registry=REGISTRY,
-)
+
+
+class ConditionCollector(Collector):
+    """`secretloom_secretsync_condition{type,status}`: counted from the cache at scrape time.
+
+    Counting on scrape instead of on every status write keeps the gauge exact
+    (deleted objects drop out by themselves) and costs nothing between scrapes.
+    """
+
+    def __init__(self, statuses: Callable[[], Iterable[Mapping[str, Any]]]) -> None:
+        self._statuses = statuses
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        counts: collections.Counter[tuple[str, str]] = collections.Counter()
+        for observed in self._statuses():
+            for condition in observed.get("conditions") or []:
+                counts[(str(condition.get("type")), str(condition.get("status")))] += 1
+        family = GaugeMetricFamily(
+            "secretloom_secretsync_condition",
+            "SecretSyncs by condition type and status.",
+            labels=["type", "status"],
+        )
+        for (kind, state), count in sorted(counts.items()):
+            family.add_metric([kind, state], count)
+        yield family
+
+
 PROVIDER_CALLS = Counter(
     "secretloom_provider_calls_total",
     "Provider API calls by provider and outcome.",

@@ -12,7 +12,8 @@ Rules:
   removes exactly that key, and no other writer's key is ever touched.
 - A source that is missing or failing keeps the key's last known good value
   (the target's current value, if this SecretSync synced it before): no key is
-  ever removed or blanked because a source failed.
+  ever removed or blanked because a source or a provider failed (a store that
+  is down, sealed or refuses the credentials: reason ProviderError).
 - Nothing is written when the target already holds every desired value and no
   owned key needs removing: zero writes at rest.
 - Values stay base64 as on the wire, copied from source to target untouched.
@@ -28,6 +29,7 @@ from secretloom.api.conditions import Condition
 from secretloom.runtime.kube import Obj
 
 CONDITION_TYPES = ("Ready", "Conflict", "Contested", "SourceMissing", "TargetMissing")
+PROVIDER_CONDITION = "ProviderError"  # only on SecretSyncs that read stores
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,8 +40,10 @@ class Resolved:
     source: str
     value: str | None = None
     version: str = ""
-    reason: str = ""  # SourceMissing, InvalidReference, ProviderError
+    # SourceMissing, ProviderError, InvalidReference, StoreNotFound, NamespaceNotAllowed, ...
+    reason: str = ""
     message: str = ""
+    kind: str = ""  # for ProviderError: Unavailable, Unauthorized, InvalidConfig
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,7 +142,8 @@ def owned_keys(previous: Mapping[str, api.KeyStatus]) -> set[str]:
     return {
         k
         for k, s in previous.items()
-        if s.state == "Synced" or (s.state in ("SourceMissing", "Error") and s.source_version)
+        if s.state == "Synced"
+        or (s.state in ("SourceMissing", "ProviderError", "Error") and s.source_version)
     }
 
 
@@ -159,22 +164,34 @@ def _has_owner_ref(observed: Observed) -> bool:
 def _key_status(observed: Observed, desired: Mapping[str, str]) -> list[api.KeyStatus]:
     statuses = []
     for entry in observed.resolved:
-        if entry.value is not None:
-            state = "Synced"
-        elif entry.reason == "SourceMissing":
-            state = "SourceMissing"
-        else:
-            state = "Error"
+        message = entry.message
         if entry.value is None and entry.key in desired:
             # Last known good kept: still ours, still the old version.
             previous = observed.previous.get(entry.key)
             version = previous.source_version if previous else ""
+            message += "; the last synced value is kept"
         else:
             version = entry.version
         statuses.append(
-            api.KeyStatus(key=entry.key, source=entry.source, source_version=version, state=state)
+            api.KeyStatus(
+                key=entry.key,
+                source=entry.source,
+                source_version=version,
+                state=_state(entry),
+                message=message,
+            )
         )
     return statuses
+
+
+def _state(entry: Resolved) -> api.KeyState:
+    if entry.value is not None:
+        return "Synced"
+    if entry.reason == "SourceMissing":
+        return "SourceMissing"
+    if entry.reason == PROVIDER_CONDITION:
+        return "ProviderError"
+    return "Error"
 
 
 def with_conflicts(
@@ -198,8 +215,10 @@ def conditions(
     contested: Sequence[str],
     target_missing: bool,
     target_name: str,
+    reads_stores: bool = False,
 ) -> list[Condition]:
-    """All five condition types, every time, so `kubectl wait` works on any of them."""
+    """All five condition types every time, so `kubectl wait` works on any of them;
+    a sixth, ProviderError, on SecretSyncs that read stores."""
 
     def cond(kind: str, on: bool, reason: str, message: str) -> Condition:
         return Condition(
@@ -212,6 +231,7 @@ def conditions(
 
     missing = [p for p in problems if p.reason == "SourceMissing"]
     errors = [p for p in problems if p.reason != "SourceMissing"]
+    outages = [p for p in problems if p.reason == PROVIDER_CONDITION]
     managers = sorted(set(conflicting.values()))
     conflict_msg = "; ".join(
         f"{'field' if k.startswith('.') else 'key'} {k!r} is owned by field manager {m!r}"
@@ -239,6 +259,16 @@ def conditions(
             "waiting for it to be created",
         ),
     ]
+
+    if reads_stores:
+        result.append(
+            cond(
+                PROVIDER_CONDITION,
+                bool(outages),
+                outages[0].kind if outages else "",
+                "; ".join(p.message for p in outages),
+            )
+        )
 
     def not_ready(reason: str, message: str) -> Condition:
         return Condition(

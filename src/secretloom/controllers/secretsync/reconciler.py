@@ -15,33 +15,49 @@ conflict: it is left alone, reported in the `Conflict` condition and an Event.
 Deletion goes through a finalizer, which releases exactly this SecretSync's
 keys (deletionPolicy Delete) or leaves them (Retain). Finalizers and status
 are written by the controller's own field manager, never the per-sync one.
+
+Store entries are polled only when `refresh` says so; between polls the last
+reads are reused from memory (`_Remembered`), and the reconcile asks to be
+requeued when they expire: at the next jittered refresh, or after a growing
+backoff while a provider fails. A provider failure is a per-entry result, so
+the reconcile still completes, keeps the last known good values and writes
+the ProviderError condition.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import logging
+import math
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from pydantic import ValidationError
 
 from secretloom.api import secretsync as api
 from secretloom.api.conditions import Condition
-from secretloom.api.conditions import merge as merge_conditions
-from secretloom.api.conditions import now as timestamp
 from secretloom.controllers.secretsync import plan as planning
+from secretloom.controllers.secretsync import refresh
 from secretloom.controllers.secretsync.drift import DriftTracker
-from secretloom.controllers.secretsync.naming import CONTROLLER_MANAGER, FINALIZER, field_manager
+from secretloom.controllers.secretsync.naming import (
+    CONTROLLER_MANAGER,
+    FINALIZER,
+    PREFIX,
+    field_manager,
+)
+from secretloom.controllers.secretsync.reads import NO_READS, StoreReads, assemble, resume
 from secretloom.controllers.secretsync.resources import SYNCS
-from secretloom.controllers.secretsync.sources import resolve
+from secretloom.controllers.secretsync.sources import Sources
+from secretloom.controllers.status import write_status
 from secretloom.runtime import metrics
 from secretloom.runtime.cache import Cache
 from secretloom.runtime.events import EventRecorder
 from secretloom.runtime.informer import Key
 from secretloom.runtime.kube import SECRETS, ApiError, KubeClient, Obj
+from secretloom.runtime.queue import RateLimiter
 from secretloom.runtime.reconcile import Result, TerminalError
 from secretloom.runtime.secrets import SecretCache
 
@@ -59,6 +75,34 @@ class Outcome:
     corrected: frozenset[str] = frozenset()
     writers: tuple[str, ...] = ()
     corrections: int = 0
+
+
+@dataclass(frozen=True)
+class _Ask:
+    """What one reconcile knows when it decides whether to poll the stores."""
+
+    key: Key
+    spec: api.SecretSyncSpec
+    generation: int
+    request: str  # tag of the refresh annotation
+    status: api.SecretSyncStatus
+    target: Obj | None
+
+
+@dataclass(frozen=True)
+class _Remembered:
+    """A SecretSync's last store reads, and until when they stand in for a poll."""
+
+    reads: StoreReads
+    generation: int
+    request: str
+    expires: float  # monotonic; -inf: stale, poll at the next reconcile
+    last_refresh: str
+    next_refresh: str
+
+    def serves(self, ask: _Ask, now: float) -> bool:
+        same = (self.generation, self.request) == (ask.generation, ask.request)
+        return same and now < self.expires
 
 
 def conflicts_of(err: ApiError) -> dict[str, str]:
@@ -80,20 +124,41 @@ class SecretSyncReconciler:
         syncs: Cache,
         secrets: SecretCache,
         events: EventRecorder,
+        sources: Sources,
         drift: DriftTracker | None = None,
+        policy: refresh.RefreshPolicy | None = None,
+        clock: Callable[[], float] = time.monotonic,  # for tests
     ) -> None:
         self._client = client
         self._syncs = syncs
         self._secrets = secrets
         self._events = events
+        self._sources = sources
         self._drift = drift or DriftTracker()
+        self._policy = policy or refresh.RefreshPolicy()
+        self._backoff: RateLimiter[Key] = RateLimiter(
+            base_delay=self._policy.backoff_base, max_delay=self._policy.backoff_max
+        )
+        self._clock = clock
+        self._remembered: dict[Key, _Remembered] = {}
         self.source_seen: dict[Key, float] = {}  # for the propagation metric
+
+    def invalidate(self, key: Key) -> None:
+        """Poll the stores of `key` at its next reconcile (a store it uses changed)."""
+        kept = self._remembered.get(key)
+        if kept is not None:
+            self._remembered[key] = dataclasses.replace(kept, expires=-math.inf)
+
+    def _forget(self, key: Key) -> None:
+        self._drift.forget(key)
+        self._backoff.forget(key)
+        self._remembered.pop(key, None)
+        self.source_seen.pop(key, None)
 
     async def __call__(self, key: Key) -> Result:
         obj = self._syncs.get(key)
         if obj is None:
-            self._drift.forget(key)
-            self.source_seen.pop(key, None)
+            self._forget(key)
             return Result()
         if obj["metadata"].get("deletionTimestamp"):
             await self._finalize(obj)
@@ -110,26 +175,34 @@ class SecretSyncReconciler:
     async def _sync(self, key: Key, obj: Obj, spec: api.SecretSyncSpec) -> Result:
         namespace, name = key
         meta = obj["metadata"]
-        status = obj.get("status") or {}
-        previous = {k["key"]: api.KeyStatus.model_validate(k) for k in status.get("keys") or []}
-        resolved = [await resolve(entry, namespace, self._secrets) for entry in spec.data]
+        status = _status_of(obj)
+        previous = _keys(status)
+        generation = int(meta.get("generation") or 0)
+        target = await self._secrets.get_with_data(namespace, spec.target.name)
+        kubernetes = await self._sources.kubernetes_entries(namespace, spec)
+        request = refresh.request_of(meta.get("annotations"))
+        remembered = await self._store_reads(_Ask(key, spec, generation, request, status, target))
+        reads = remembered.reads if remembered else NO_READS
+        resolved, data_from = assemble(spec, kubernetes, reads, previous)
         observed = planning.Observed(
             namespace=namespace,
             name=name,
             uid=meta["uid"],
-            generation=int(meta.get("generation") or 0),
+            generation=generation,
             spec=spec,
             resolved=resolved,
-            target=await self._secrets.get_with_data(namespace, spec.target.name),
+            target=target,
             previous=previous,
         )
         planned = planning.plan(observed)
         outcome = Outcome("waiting" if planned.target_missing else "unchanged")
         requeue: float | None = None
+        if remembered is not None and remembered.expires < math.inf:
+            requeue = max(0.0, remembered.expires - self._clock())
         if planned.apply is not None:
             wait = self._drift.wait(key) if planned.drift_keys else 0.0
             if wait > 0:
-                requeue, outcome = wait, Outcome("backoff")
+                requeue, outcome = min(requeue or wait, wait), Outcome("backoff")
             else:
                 outcome = await self._apply(key, observed, planned)
         conflicting = outcome.conflicting
@@ -143,6 +216,7 @@ class SecretSyncReconciler:
             contested=sorted(planned.drift_keys) if contested else [],
             target_missing=planned.target_missing,
             target_name=spec.target.name,
+            reads_stores=remembered is not None,
         )
         if contested and not planned.drift_keys:
             # Keep the condition while the window lasts; re-check when it may end.
@@ -166,12 +240,76 @@ class SecretSyncReconciler:
             field_manager=field_manager(namespace, name),
             key_count=len(owned),
             keys=keys,
+            data_from=data_from,
+            last_refresh_time=remembered.last_refresh if remembered else "",
+            next_refresh_time=remembered.next_refresh if remembered else "",
+            refresh_request=request if remembered else "",
             conditions=conditions,
         )
         await self._write_status(obj, new_status)
         await self._report(obj, planned, outcome)
         metrics.SYNC_TOTAL.labels(outcome.result).inc()
         return Result(requeue_after=requeue)
+
+    async def _store_reads(self, ask: _Ask) -> _Remembered | None:
+        """The store reads to plan with: remembered, resumed from the status, or polled now."""
+        if not ask.spec.uses_stores():
+            self._remembered.pop(ask.key, None)
+            self._backoff.forget(ask.key)
+            return None
+        now, wall = self._clock(), datetime.datetime.now(datetime.UTC)
+        kept = self._remembered.get(ask.key)
+        if kept is None:
+            kept = self._resumed(ask, now, wall)
+        elif not kept.serves(ask, now):
+            kept = None
+        if kept is None:
+            kept = await self._poll(ask, now, wall)
+        self._remembered[ask.key] = kept
+        return kept
+
+    def _resumed(self, ask: _Ask, now: float, wall: datetime.datetime) -> _Remembered | None:
+        """The last poll as the status and the target vouch for it, after a restart."""
+        status = ask.status
+        window = refresh.resume_window(
+            status,
+            generation=ask.generation,
+            request=ask.request,
+            interval=ask.spec.refresh_seconds(),
+            now=wall,
+        )
+        if window is None:
+            return None
+        reads = resume(ask.spec, ask.key[0], _keys(status), status.data_from, ask.target)
+        if reads is None:
+            return None
+        return _Remembered(
+            reads,
+            ask.generation,
+            ask.request,
+            now + window,
+            status.last_refresh_time,
+            status.next_refresh_time,
+        )
+
+    async def _poll(self, ask: _Ask, now: float, wall: datetime.datetime) -> _Remembered:
+        reads = await self._sources.poll(ask.key[0], ask.spec)
+        last = ask.status.last_refresh_time
+        interval = ask.spec.refresh_seconds()
+        if reads.provider_failed:
+            delay = refresh.jittered(self._backoff.when(ask.key), self._policy.jitter)
+        else:
+            self._backoff.forget(ask.key)
+            last = refresh.rfc3339(wall)
+            delay = refresh.jittered(interval, self._policy.jitter) if interval > 0 else math.inf
+        upcoming = (
+            refresh.rfc3339(wall + datetime.timedelta(seconds=delay)) if delay < math.inf else ""
+        )
+        log.debug(
+            "polled stores",
+            extra={"sync": "/".join(ask.key), "failed": reads.provider_failed, "next_in": delay},
+        )
+        return _Remembered(reads, ask.generation, ask.request, now + delay, last, upcoming)
 
     async def _apply(
         self, key: Key, observed: planning.Observed, planned: planning.Plan
@@ -188,7 +326,11 @@ class SecretSyncReconciler:
                 raise
             owners = conflicts_of(err)
         synced_before = {k for k, s in observed.previous.items() if s.state == "Synced"}
-        ours = frozenset(k for k in owners if k in synced_before)
+        # A key another SecretSync took with `force: true` is a deliberate takeover,
+        # not drift: yield it (Conflict) instead of taking it back, or two syncs would flap.
+        ours = frozenset(
+            k for k, m in owners.items() if k in synced_before and not m.startswith(f"{PREFIX}/")
+        )
         foreign = {k: m for k, m in owners.items() if k not in ours}
         if ours and (wait := self._drift.wait(key)) > 0:
             log.info(
@@ -256,26 +398,9 @@ class SecretSyncReconciler:
             metrics.SYNC_ERRORS.labels(problem.reason).inc()
 
     async def _write_status(self, obj: Obj, status: api.SecretSyncStatus) -> None:
-        current = obj.get("status") or {}
-        previous = [Condition.model_validate(c) for c in current.get("conditions") or []]
-        merged = status.model_copy(
-            update={
-                "conditions": merge_conditions(previous, status.conditions, timestamp=timestamp())
-            }
-        )
-        body = merged.model_dump(by_alias=True, mode="json")
-        if body == current:
-            return
         meta = obj["metadata"]
         path = SYNCS.path(meta["namespace"], meta["name"], "status")
-        try:
-            updated = await self._client.merge_patch(path, {"status": body})
-        except ApiError as err:
-            if err.status == 404:
-                return  # deleted meanwhile
-            raise
-        # Keep the cache current so the next reconcile does not rewrite the same status.
-        self._syncs.put(_strip(updated))
+        await write_status(self._client, self._syncs, path, obj, status)
 
     async def _set_finalizer(self, obj: Obj, *, present: bool) -> None:
         meta = obj["metadata"]
@@ -307,7 +432,7 @@ class SecretSyncReconciler:
         if spec is not None:
             await self._release(obj, spec)
         await self._set_finalizer(obj, present=False)
-        self._drift.forget((namespace, name))
+        self._forget((namespace, name))
         log.info("finalized", extra={"sync": f"{namespace}/{name}"})
 
     async def _release(self, obj: Obj, spec: api.SecretSyncSpec) -> None:
@@ -335,6 +460,18 @@ class SecretSyncReconciler:
             field_manager=field_manager(namespace, name),
         )
         metrics.TARGET_WRITES.inc()
+
+
+def _status_of(obj: Obj) -> api.SecretSyncStatus:
+    """The status as last written; an unreadable one (an older schema) counts as empty."""
+    try:
+        return api.SecretSyncStatus.model_validate(obj.get("status") or {})
+    except ValidationError:
+        return api.SecretSyncStatus()
+
+
+def _keys(status: api.SecretSyncStatus) -> dict[str, api.KeyStatus]:
+    return {k.key: k for k in status.keys}
 
 
 def _strip(obj: Obj) -> Obj:

@@ -1,66 +1,220 @@
-"""Reading the values a SecretSync's entries point at.
+"""Reading the values a SecretSync's entries point at, every one through a provider.
 
-Every read is pinned to the SecretSync's own namespace: an entry naming another
-namespace is refused before any read is attempted (ESO CVE-2026-42875 class).
-Kubernetes sources are read from the informer cache; a Secret whose data was
-not cached (it was unreferenced when it arrived) is fetched once and cached
-from then on. Messages name Secrets and keys, never values.
+`from.secret` entries go through the `kubernetes` provider with a reader over
+the informer cache, pinned to the SecretSync's namespace (a Secret whose data
+was not cached, because it was unreferenced when it arrived, is fetched once
+and cached from then on). `from.store` and `dataFrom` entries go through the
+store's pooled client (`secretstore.clients`), found by `StoreLookup`, which
+applies the scoping rule. An entry naming another namespace is refused before
+any read (ESO CVE-2026-42875 class).
+
+Provider errors become per-entry results, never exceptions: `NotFound` is a
+missing source (SourceMissing, last known good kept), every other provider
+error is a ProviderError carrying its kind (Unavailable, Unauthorized,
+InvalidConfig); an `Unauthorized` also retires the store's pooled client so
+the next poll reads the credentials again. Messages are the providers'
+(request coordinates, never values) prefixed with the entry and the store.
+
+Versions, the `sourceVersion` of each key's status: a Kubernetes source's is a
+hash of the Secret's uid and resourceVersion. A store value has no version the
+protocol exposes, so it is an HMAC of the value under a key drawn at random
+when the controller starts and never stored or logged: equal values compare
+equal within a process, and the status reveals nothing about the value (an
+unkeyed hash would let anyone who can read the status test guesses).
 """
 
 from __future__ import annotations
 
+import asyncio
+import base64
+import dataclasses
+import hashlib
+import hmac
+import re
+from collections.abc import Awaitable, Callable
+from secrets import token_bytes
+from typing import TypeVar
+
 from secretloom.api import secretsync as api
+from secretloom.controllers.secretstore.clients import Clients
+from secretloom.controllers.secretstore.context import store_context
+from secretloom.controllers.secretstore.lookup import StoreHandle, StoreLookup, StoreProblem
 from secretloom.controllers.secretsync.naming import version_hash
 from secretloom.controllers.secretsync.plan import Resolved
-from secretloom.runtime.kube import Obj
+from secretloom.controllers.secretsync.reads import (
+    DataFromRead,
+    StoreReads,
+    describe,
+    foreign,
+    store_indexes,
+)
+from secretloom.providers.kubernetes import key_of
+from secretloom.providers.protocol import NotFound, Provider, ProviderError, ValueRef
+from secretloom.providers.registry import Registry
+from secretloom.runtime import metrics
+from secretloom.runtime.kube import KubeClient
 from secretloom.runtime.secrets import SecretCache
 
-
-def describe(source: api.Source) -> str:
-    if source.secret is not None:
-        return f"secret/{source.secret}#{source.key}"
-    store = source.store
-    kind = store.kind if store else "SecretStore"
-    name = store.name if store else "?"
-    return f"{kind.lower()}/{name}:{source.path}#{source.property}"
+T = TypeVar("T")
+_SECRET_KEY = re.compile(api.SECRET_KEY_PATTERN)
 
 
-async def resolve(entry: api.DataEntry, namespace: str, secrets: SecretCache) -> Resolved:
-    source = entry.from_
-    label = describe(source)
-    if source.namespace and source.namespace != namespace:
-        return Resolved(
-            entry.key,
-            label,
-            reason="InvalidReference",
-            message=(
-                f"entry {entry.key!r}: from.namespace {source.namespace!r} is not allowed; "
-                f"a SecretSync reads only from its own namespace {namespace!r}"
-            ),
-        )
-    if source.secret is None:
-        return Resolved(
-            entry.key,
-            label,
-            reason="InvalidReference",
-            message=f"entry {entry.key!r}: from.store is not supported by this controller",
-        )
-    secret = await secrets.get_with_data(namespace, source.secret)
-    return from_secret(entry.key, label, secret, source.secret, source.key or "")
+def _b64(raw: bytes) -> str:
+    return base64.b64encode(raw).decode()
 
 
-def from_secret(key: str, label: str, secret: Obj | None, name: str, source_key: str) -> Resolved:
-    if secret is None:
-        return Resolved(key, label, reason="SourceMissing", message=f"Secret {name!r} not found")
-    value = (secret.get("data") or {}).get(source_key)
-    if value is None:
-        return Resolved(
-            key,
-            label,
-            reason="SourceMissing",
-            message=f"key {source_key!r} not found in Secret {name!r}",
-        )
-    meta = secret["metadata"]
+def _failure(key: str, label: str, err: ProviderError, prefix: str) -> Resolved:
+    missing = isinstance(err, NotFound)
     return Resolved(
-        key, label, value=value, version=version_hash(meta["uid"], meta["resourceVersion"])
+        key,
+        label,
+        reason="SourceMissing" if missing else "ProviderError",
+        kind="" if missing else err.reason,
+        message=f"{prefix}{err}",
     )
+
+
+class _CachedSecrets:
+    """The kubernetes provider's Secret reader: the informer cache of one namespace."""
+
+    def __init__(self, secrets: SecretCache, namespace: str) -> None:
+        self._secrets = secrets
+        self._namespace = namespace
+        self.versions: dict[str, str] = {}
+
+    async def read_secret_key(self, name: str, key: str) -> bytes:
+        obj = await self._secrets.get_with_data(self._namespace, name)
+        if obj is not None:
+            meta = obj["metadata"]
+            self.versions[name] = version_hash(meta["uid"], meta["resourceVersion"])
+        return key_of(obj, "Secret", name, key)
+
+
+class Sources:
+    def __init__(
+        self,
+        client: KubeClient,
+        secrets: SecretCache,
+        lookup: StoreLookup,
+        clients: Clients,
+        registry: Registry,
+    ) -> None:
+        self._client = client
+        self._secrets = secrets
+        self._lookup = lookup
+        self._clients = clients
+        self._registry = registry
+        self._hmac_key = token_bytes(32)
+
+    # -- Kubernetes entries: every reconcile, from the cache -------------------
+
+    async def kubernetes_entries(
+        self, namespace: str, spec: api.SecretSyncSpec
+    ) -> dict[int, Resolved]:
+        """Results of the entries that are not store entries, by index in spec.data."""
+        reader = _CachedSecrets(self._secrets, namespace)
+        # The pinned readers a SecretStore of this namespace gets, with Secrets
+        # from the cache, and no token requests: this provider needs none.
+        ctx = dataclasses.replace(
+            store_context(self._client, namespace),
+            read_secret_key=reader.read_secret_key,
+            request_token=None,
+        )
+        provider = self._registry.create("kubernetes", {}, ctx)
+        stores = set(store_indexes(spec, namespace))
+        return {
+            index: await self._read_secret(entry, namespace, provider, reader)
+            for index, entry in enumerate(spec.data)
+            if index not in stores
+        }
+
+    async def _read_secret(
+        self, entry: api.DataEntry, namespace: str, provider: Provider, reader: _CachedSecrets
+    ) -> Resolved:
+        source, label = entry.from_, describe(entry.from_)
+        if foreign(source, namespace):
+            return Resolved(
+                entry.key,
+                label,
+                reason="InvalidReference",
+                message=(
+                    f"entry {entry.key!r}: from.namespace {source.namespace!r} is not allowed; "
+                    f"a SecretSync reads only from its own namespace {namespace!r}"
+                ),
+            )
+        name = source.secret or ""
+        try:
+            raw = await provider.get(ValueRef(name, source.key))
+        except ProviderError as err:
+            return _failure(entry.key, label, err, "")
+        return Resolved(entry.key, label, value=_b64(raw), version=reader.versions[name])
+
+    # -- store entries: polled, then remembered by the caller ------------------
+
+    async def poll(self, namespace: str, spec: api.SecretSyncSpec) -> StoreReads:
+        """Read every store entry and dataFrom path of `spec` now, concurrently."""
+        indexes = store_indexes(spec, namespace)
+        values = await asyncio.gather(*(self._read_value(spec.data[i], namespace) for i in indexes))
+        reads = await asyncio.gather(*(self._read_all(e, namespace) for e in spec.data_from))
+        return StoreReads(dict(zip(indexes, values, strict=True)), tuple(reads))
+
+    async def _read_value(self, entry: api.DataEntry, namespace: str) -> Resolved:
+        source, label = entry.from_, describe(entry.from_)
+        assert source.store is not None and source.path is not None
+        prefix = f"entry {entry.key!r}: "
+        try:
+            handle = self._lookup.find(source.store, namespace)
+        except StoreProblem as problem:
+            return Resolved(
+                entry.key, label, reason=problem.reason, message=prefix + problem.message
+            )
+        ref = ValueRef(source.path, source.property, source.version)
+        try:
+            raw = await self._call(handle, lambda provider: provider.get(ref))
+        except ProviderError as err:
+            return _failure(entry.key, label, err, f"{prefix}{handle.describe()}: ")
+        return Resolved(entry.key, label, value=_b64(raw), version=self._version(raw))
+
+    async def _read_all(self, entry: api.DataFromEntry, namespace: str) -> DataFromRead:
+        label = entry.describe()
+        prefix = f"dataFrom {label}: "
+        try:
+            handle = self._lookup.find(entry.store, namespace)
+        except StoreProblem as problem:
+            failure = Resolved("", label, reason=problem.reason, message=prefix + problem.message)
+            status = api.DataFromStatus(source=label, state="Error", message=failure.message)
+            return DataFromRead(status, failure=failure)
+        ref = ValueRef(entry.path, None, entry.version)
+        try:
+            data = await self._call(handle, lambda provider: provider.get_all(ref))
+        except ProviderError as err:
+            failure = _failure("", label, err, prefix)
+            state = "SourceMissing" if failure.reason == "SourceMissing" else "ProviderError"
+            status = api.DataFromStatus(source=label, state=state, message=failure.message)
+            return DataFromRead(status, failure=failure)
+        keys, skipped = [], []
+        for name in sorted(data):
+            key = entry.prefix + name
+            if len(key) > 253 or not _SECRET_KEY.match(key):
+                skipped.append(name)
+                continue
+            keys.append(
+                Resolved(key, label, value=_b64(data[name]), version=self._version(data[name]))
+            )
+        message = f"skipped properties that are not valid Secret keys: {skipped}" if skipped else ""
+        status = api.DataFromStatus(
+            source=label, state="Error" if skipped else "Synced", message=message
+        )
+        return DataFromRead(status, keys=tuple(keys))
+
+    async def _call(self, handle: StoreHandle, fn: Callable[[Provider], Awaitable[T]]) -> T:
+        try:
+            result = await self._clients.call(handle, fn)
+        except ProviderError as err:
+            metrics.PROVIDER_CALLS.labels(handle.provider, err.reason).inc()
+            raise
+        metrics.PROVIDER_CALLS.labels(handle.provider, "success").inc()
+        return result
+
+    def _version(self, raw: bytes) -> str:
+        return hmac.new(self._hmac_key, raw, hashlib.sha256).hexdigest()[:16]

@@ -1,0 +1,126 @@
+"""Helpers for the store end-to-end tests: real SecretStores, real OpenBao, no fakes."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+from secretloom.api.crd import CLUSTER_SECRET_STORE, SECRET_STORE
+from secretloom.controllers.manager import Manager
+from secretloom.controllers.secretstore.resources import CLUSTER_STORES, STORES
+from secretloom.controllers.secretsync.refresh import RefreshPolicy
+from secretloom.runtime.kube import KubeClient, Obj
+from secretloom.testing.openbao import OpenBaoServer
+from tests.e2e import kit
+from tests.openbao.support import (
+    KV2,
+    AppRole,
+    make_approle,
+    read_policy,
+    unique,
+    write_policy,
+)
+
+# Short enough for the tests to see several retries, long enough to be a backoff.
+FAST = RefreshPolicy(backoff_base=0.2, backoff_max=1.0, store_revalidate=2.0)
+TOKEN_REF = {"name": "vault-token", "key": "token"}
+
+
+def vault(server: str, auth: dict[str, Any] | None = None, **fields: Any) -> Obj:
+    """A `provider.vault` block on the KV v2 mount, token auth unless told otherwise."""
+    return {"server": server, "path": KV2, "auth": auth or {"tokenSecretRef": TOKEN_REF}, **fields}
+
+
+async def apply_store(kube: KubeClient, namespace: str, name: str, provider: Obj) -> Obj:
+    body = {
+        "apiVersion": SECRET_STORE.api_version,
+        "kind": SECRET_STORE.kind,
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {"provider": {"vault": provider}},
+    }
+    path = STORES.path(namespace, name)
+    return await kube.apply(path, body, field_manager="kubectl", force=True)
+
+
+async def apply_cluster_store(kube: KubeClient, name: str, spec: Obj) -> Obj:
+    body = {
+        "apiVersion": CLUSTER_SECRET_STORE.api_version,
+        "kind": CLUSTER_SECRET_STORE.kind,
+        "metadata": {"name": name},
+        "spec": spec,
+    }
+    path = CLUSTER_STORES.path(None, name)
+    return await kube.apply(path, body, field_manager="kubectl", force=True)
+
+
+async def put_token(
+    kube: KubeClient, namespace: str, token: str, name: str = "vault-token"
+) -> None:
+    await kit.put_secret(kube, namespace, name, {"token": token}, manager="vault-admin")
+
+
+async def put_secret_id(kube: KubeClient, namespace: str, app_role: AppRole) -> None:
+    """The Secret `AppRole.auth()` points at, holding the role's secret ID."""
+    secret_id = {"secret-id": app_role.secret_id}
+    await kit.put_secret(kube, namespace, "approle", secret_id, manager="vault-admin")
+
+
+def reason_and_message(obj: Obj, kind: str) -> tuple[str, str]:
+    condition = kit.condition(obj, kind)
+    return condition.get("reason", ""), condition.get("message", "")
+
+
+def from_store(store: str, path: str, prop: str, kind: str = "SecretStore", **extra: Any) -> Obj:
+    return {"store": {"name": store, "kind": kind}, "path": path, "property": prop, **extra}
+
+
+def sync(target: str, entries: dict[str, Obj], refresh: str = "1h", **spec: Any) -> Obj:
+    """A SecretSync spec: key -> `from` block (a store entry or a Kubernetes one)."""
+    data = [{"key": key, "from": source} for key, source in entries.items()]
+    return {"target": {"name": target}, "data": data, "refreshInterval": refresh, **spec}
+
+
+async def wait_store(
+    kube: KubeClient, namespace: str, name: str, status: str = "True", timeout: float = 10.0
+) -> Obj:
+    found: Obj = {}
+
+    async def probe() -> bool:
+        nonlocal found
+        path = STORES.path(namespace, name) if namespace else CLUSTER_STORES.path(None, name)
+        found = await kube.get(path)
+        return kit.condition(found, "Ready").get("status") == status
+
+    await kit.eventually(probe, timeout=timeout)
+    return found
+
+
+def seed(root: Any, path: str, **values: str) -> None:
+    root.secrets.kv.v2.create_or_update_secret(path=path, secret=values, mount_point=KV2)
+
+
+def audited_reads(bao: OpenBaoServer, path: str) -> int:
+    """Reads of KV v2 `path` the server's audit log recorded (requests, not responses)."""
+    wanted = f"{KV2}/data/{path}"
+    return sum(
+        1
+        for e in bao.audit_entries()
+        if e["type"] == "request" and e["request"].get("path") == wanted
+    )
+
+
+def approle_path(root: Any, value: str) -> tuple[str, AppRole]:
+    """A fresh path holding `key: value`, and an AppRole that may read only it."""
+    path = unique("app")
+    seed(root, path, key=value)
+    return path, make_approle(root, write_policy(root, read_policy(f"{KV2}/data/{path}")))
+
+
+@contextlib.asynccontextmanager
+async def controller(kube: KubeClient, *namespaces: str, **opts: Any) -> AsyncIterator[Manager]:
+    """The real controller with a fast outage backoff, ClusterSecretStores watched."""
+    opts.setdefault("refresh", FAST)
+    opts.setdefault("cluster_stores", True)
+    async with kit.controller(kube, *namespaces, **opts) as manager:
+        yield manager
