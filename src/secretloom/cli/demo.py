@@ -31,10 +31,11 @@ from secretloom.cli.errors import fail
 from secretloom.runtime import crds
 from secretloom.runtime.kube import NAMESPACES, SECRETS, ApiError, KubeClient, Obj, Resource
 from secretloom.testing import cluster as local
-from secretloom.testing import controller
+from secretloom.testing import controller, vault_example
 
 console = Console(width=110)
 SYNCS = Resource(crd.SECRET_SYNC.group, crd.SECRET_SYNC.version, crd.SECRET_SYNC.plural)
+VAULT_NAMESPACE = "argocd-vault"
 MANAGERS = {"00": "helm", "10": "vault-secrets-operator", "20": "kubectl"}
 
 
@@ -67,6 +68,7 @@ def demo(
                 if doc
             ]
             asyncio.run(_scenario(cluster, manifests))
+            _vault_variant(cluster)
             console.print(f"controller log: {log}")
     except (TimeoutError, RuntimeError) as err:
         fail(str(err))
@@ -76,6 +78,23 @@ def demo(
         else:
             cluster.stop()
             console.print("control plane stopped")
+
+
+def _vault_variant(cluster: local.Cluster) -> None:
+    """examples/argocd-notifications-vault/ against a real OpenBao dev server, if installed."""
+    missing = vault_example.unavailable()
+    if missing is not None:
+        console.print(f"[yellow]Vault variant skipped: {escape(missing)}[/yellow]")
+        return
+    console.rule("Vault variant: two Vault paths and one Secret into one target")
+
+    async def run() -> None:
+        async with KubeClient.from_kubeconfig(cluster.kubeconfig, qps=0) as kube:
+            await vault_example.install(kube, bao, VAULT_NAMESPACE)
+            await vault_example.scenario(kube, bao, VAULT_NAMESPACE, echo=console.print)
+
+    with vault_example.server() as bao:
+        asyncio.run(run())
 
 
 async def _install_crds(cluster: local.Cluster) -> None:
