@@ -13,7 +13,10 @@ paths of 20 properties), and times, as wall-clock of whole processes:
 
 Each `secretloom render` runs as the Argo CD CMP sidecar runs it (cwd = app
 directory, Argo CD's environment). Results go to bench/results/render.json
-(machine, versions, raw samples, summary) and a Markdown table on stdout.
+(machine, versions, raw samples, summary; see bench/record.py) and a Markdown
+table on stdout. `--smoke` renders 10 files once, into a scratch directory, so
+the harness is exercised in seconds and the full results are never overwritten.
+`python -m bench` runs this module as one of its benchmarks.
 """
 
 from __future__ import annotations
@@ -21,7 +24,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -29,16 +31,14 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
-from secretloom import __version__ as secretloom_version
+from bench import record
 from secretloom.testing.openbao import OpenBaoServer
 from secretloom.testing.tools import tool
 
-FILES = 100
+FILES, SMOKE_FILES = 100, 10
 REFS_PER_FILE = 10
 PATHS, PROPERTIES = 50, 20
-RESULTS = Path(__file__).parent / "results" / "render.json"
 SECLOOM = Path(sys.executable).parent / "secretloom"
 
 
@@ -62,12 +62,14 @@ def _secret(index: int, with_refs: bool) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _build_app(root: Path, recipient: str, env: dict[str, str], *, with_refs: bool) -> Path:
+def _build_app(
+    root: Path, recipient: str, env: dict[str, str], *, with_refs: bool, files: int
+) -> Path:
     app = root / ("refs" if with_refs else "literal")
     app.mkdir()
     config = root / ".sops.yaml"
     config.write_text(f"creation_rules:\n  - age: {recipient}\n    encrypted_regex: ^stringData$\n")
-    for index in range(FILES):
+    for index in range(files):
         path = app / f"secret-{index:03d}.yaml"
         path.write_text(_secret(index, with_refs))
         encrypted = subprocess.run(
@@ -116,10 +118,10 @@ def _version(binary: Path) -> str:
     return done.stdout.splitlines()[0] if done.stdout else "unknown"
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--smoke", action="store_true", help="two samples per case (for CI)")
-    runs = 2 if parser.parse_args().smoke else 7
+def run(*, smoke: bool, out_dir: Path) -> Path:
+    """Run the render benchmark; returns the result file written in `out_dir`."""
+    started, machine_info = time.monotonic(), record.machine()
+    files, runs = (SMOKE_FILES, 1) if smoke else (FILES, 7)
     with tempfile.TemporaryDirectory(prefix="bench-render-") as scratch, OpenBaoServer(
         work_dir=Path(scratch) / "openbao", seed=_seed, die_with_parent=True
     ) as bao:  # fmt: skip
@@ -147,20 +149,27 @@ def main() -> None:
             "SECRETLOOM_STORES": str(stores),
             "VAULT_TOKEN": bao.root_token,
         }
-        literal = _build_app(root, recipient, env, with_refs=False)
-        with_refs = _build_app(root, recipient, env, with_refs=True)
-        refs = FILES * REFS_PER_FILE
+        literal = _build_app(root, recipient, env, with_refs=False, files=files)
+        with_refs = _build_app(root, recipient, env, with_refs=True, files=files)
+        refs = files * REFS_PER_FILE
         cases = {
-            f"sops -d, once per file ({FILES} files)": _timed(_sops_each(literal, env), runs),
-            f"secretloom render ({FILES} encrypted files)": _timed(_render(literal, cmp_env), runs),
-            f"secretloom render ({FILES} files, {refs} vault refs)": _timed(
+            f"sops -d, once per file ({files} files)": _timed(_sops_each(literal, env), runs),
+            f"secretloom render ({files} encrypted files)": _timed(_render(literal, cmp_env), runs),
+            f"secretloom render ({files} files, {refs} vault refs)": _timed(
                 _render(with_refs, cmp_env), runs
             ),
         }
-    _report(cases, runs)
+    return _report(cases, runs, files, out_dir, started, machine_info)
 
 
-def _report(cases: dict[str, list[float]], runs: int) -> None:
+def _report(
+    cases: dict[str, list[float]],
+    runs: int,
+    files: int,
+    out_dir: Path,
+    started: float,
+    machine_info: record.Json,
+) -> Path:
     baseline = statistics.median(next(iter(cases.values())))
     summary = {
         name: {
@@ -171,21 +180,16 @@ def _report(cases: dict[str, list[float]], runs: int) -> None:
         }
         for name, s in cases.items()
     }
-    result: dict[str, Any] = {
-        "benchmark": "render",
-        "machine": {
-            "platform": platform.platform(),
-            "processor": platform.processor() or platform.machine(),
-            "cpus": os.cpu_count(),
-            "python": platform.python_version(),
-        },
-        "versions": {"secretloom": secretloom_version, "sops": _version(tool("sops"))},
-        "parameters": {"files": FILES, "references": FILES * REFS_PER_FILE, "runs": runs},
-        "samples_s": cases,
-        "summary": summary,
-    }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    path = record.write(
+        "render",
+        out_dir=out_dir,
+        machine_info=machine_info,
+        versions={"sops": _version(tool("sops"))},
+        parameters={"files": files, "references": files * REFS_PER_FILE, "runs": runs},
+        samples={"seconds": cases},
+        summary=summary,
+        started=started,
+    )
     print("| case | median | min | max | vs. `sops -d` per file |")
     print("|---|---:|---:|---:|---:|")
     for name, row in summary.items():
@@ -193,6 +197,15 @@ def _report(cases: dict[str, list[float]], runs: int) -> None:
             f"| {name} | {row['median_s']:.2f} s | {row['min_s']:.2f} s | {row['max_s']:.2f} s "
             f"| {row['speedup_vs_baseline']:.1f}x |"
         )
+    return path
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--smoke", action="store_true", help="10 files, one sample per case")
+    smoke = parser.parse_args().smoke
+    out_dir = Path(tempfile.mkdtemp(prefix="secretloom-bench-smoke-")) if smoke else record.RESULTS
+    print(f"wrote {run(smoke=smoke, out_dir=out_dir)}")
 
 
 if __name__ == "__main__":
