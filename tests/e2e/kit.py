@@ -127,6 +127,16 @@ async def wait_condition(
     return found
 
 
+async def wait_all_finalized(kube: KubeClient, namespace: str, timeout: float = 10.0) -> None:
+    """Until every SecretSync in `namespace` is gone (its finalizer has run)."""
+
+    async def gone() -> bool:
+        items, _ = await kube.list(SYNCS.path(namespace))
+        return not items
+
+    await eventually(gone, timeout=timeout)
+
+
 async def events_for(kube: KubeClient, namespace: str, name: str) -> list[Obj]:
     items, _ = await kube.list(EVENTS.path(namespace))
     return [e for e in items if (e.get("regarding") or {}).get("name") == name]

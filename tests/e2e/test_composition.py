@@ -194,11 +194,7 @@ async def test_deletion_policy_delete_and_retain(kube: KubeClient, namespace: st
         await kube.delete(kit.SYNCS.path(namespace, "gitlab-token"))
         await kube.delete(kit.SYNCS.path(namespace, "grafana-token"))
 
-        async def finalized() -> bool:
-            items, _ = await kube.list(kit.SYNCS.path(namespace))
-            return not items
-
-        await kit.eventually(finalized)
+        await kit.wait_all_finalized(kube, namespace)
         target = await kit.get_secret(kube, namespace, TARGET)
         assert target is not None  # helm's shell stays
         assert kit.values(target) == {"grafana-api-key": "gf-1"}  # Retain kept, Delete removed
@@ -361,11 +357,7 @@ async def test_owner_policy_with_retain_keeps_the_secret(kube: KubeClient, names
         await kit.wait_condition(kube, namespace, "owner", "Ready")
         await kube.delete(kit.SYNCS.path(namespace, "owner"))
 
-        async def finalized() -> bool:
-            items, _ = await kube.list(kit.SYNCS.path(namespace))
-            return not items
-
-        await kit.eventually(finalized)
+        await kit.wait_all_finalized(kube, namespace)
         await asyncio.sleep(2)  # give the garbage collector time to act, were there a reference
         kept = await kit.get_secret(kube, namespace, "kept")
         assert kept is not None

@@ -92,11 +92,7 @@ async def test_no_token_secret_id_or_value_in_logs_events_status_or_metrics(
         for name in specs:
             await kube.delete(SYNCS.path(namespace, name))
 
-        async def finalized() -> bool:
-            items, _ = await kube.list(SYNCS.path(namespace))
-            return not items
-
-        await kit.eventually(finalized)
+        await kit.wait_all_finalized(kube, namespace)
         stores, _ = await kube.list(STORES.path(namespace))
         events, _ = await kube.list(EVENTS.path(namespace))
 
