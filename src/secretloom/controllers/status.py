@@ -15,10 +15,8 @@ from secretloom.runtime.cache import Cache
 from secretloom.runtime.kube import ApiError, KubeClient, Obj
 
 
-async def write_status(
-    client: KubeClient, cache: Cache, path: str, obj: Obj, status: Model
-) -> None:
-    """Merge-patch `status` onto `obj` at `path` (its status subresource) if it differs."""
+def status_body(obj: Obj, status: Model) -> Obj:
+    """`status` as it would be written onto `obj`: conditions keep their transition times."""
     current = obj.get("status") or {}
     body = status.model_dump(by_alias=True, mode="json")
     merged = merge(
@@ -27,7 +25,19 @@ async def write_status(
         timestamp=now(),
     )
     body["conditions"] = [c.model_dump(by_alias=True, mode="json") for c in merged]
-    if body == current:
+    return body
+
+
+def unchanged(obj: Obj, status: Model) -> bool:
+    return status_body(obj, status) == (obj.get("status") or {})
+
+
+async def write_status(
+    client: KubeClient, cache: Cache, path: str, obj: Obj, status: Model
+) -> None:
+    """Merge-patch `status` onto `obj` at `path` (its status subresource) if it differs."""
+    body = status_body(obj, status)
+    if body == (obj.get("status") or {}):
         return
     try:
         updated = await client.merge_patch(path, {"status": body})

@@ -51,7 +51,8 @@ from secretloom.controllers.secretsync.naming import (
 from secretloom.controllers.secretsync.reads import NO_READS, StoreReads, assemble, resume
 from secretloom.controllers.secretsync.resources import SYNCS
 from secretloom.controllers.secretsync.sources import Sources
-from secretloom.controllers.status import write_status
+from secretloom.controllers.secretsync.versions import VersionLedger
+from secretloom.controllers.status import unchanged, write_status
 from secretloom.runtime import metrics
 from secretloom.runtime.cache import Cache
 from secretloom.runtime.events import EventRecorder
@@ -135,6 +136,7 @@ class SecretSyncReconciler:
         self._events = events
         self._sources = sources
         self._drift = drift or DriftTracker()
+        self._versions = VersionLedger(clock=clock)
         self._policy = policy or refresh.RefreshPolicy()
         self._backoff: RateLimiter[Key] = RateLimiter(
             base_delay=self._policy.backoff_base, max_delay=self._policy.backoff_max
@@ -151,6 +153,7 @@ class SecretSyncReconciler:
 
     def _forget(self, key: Key) -> None:
         self._drift.forget(key)
+        self._versions.forget(key)
         self._backoff.forget(key)
         self._remembered.pop(key, None)
         self.source_seen.pop(key, None)
@@ -176,7 +179,7 @@ class SecretSyncReconciler:
         namespace, name = key
         meta = obj["metadata"]
         status = _status_of(obj)
-        previous = _keys(status)
+        previous = self._versions.overlay(key, _keys(status))
         generation = int(meta.get("generation") or 0)
         target = await self._secrets.get_with_data(namespace, spec.target.name)
         kubernetes = await self._sources.kubernetes_entries(namespace, spec)
@@ -246,7 +249,13 @@ class SecretSyncReconciler:
             refresh_request=request if remembered else "",
             conditions=conditions,
         )
-        await self._write_status(obj, new_status)
+        to_write, flush_in = self._versions.defer(key, new_status, obj.get("status") or {})
+        if flush_in is not None and not unchanged(obj, to_write):
+            to_write, flush_in = new_status, None  # writing anyway: write it all
+            self._versions.forget(key)
+        if flush_in is not None:
+            requeue = min(requeue or flush_in, flush_in)
+        await self._write_status(obj, to_write)
         await self._report(obj, planned, outcome)
         metrics.SYNC_TOTAL.labels(outcome.result).inc()
         return Result(requeue_after=requeue)
