@@ -143,14 +143,14 @@ class Informer:
                 backoff = min(backoff * 2, 30.0)
 
     async def _relist(self) -> str:
-        items, resource_version = await self._client.list(self.path)
+        # Transformed page by page: a list of 10,000 Secrets never holds all their data.
+        items, resource_version = await self._client.list(self.path, transform=self._transform)
         fresh = {key_of(obj): obj for obj in items}
         for key in self.store.list_keys():
             if key not in fresh:
                 old = self.store.delete(key)
                 self._emit("DELETED", old, None)
-        for obj in fresh.values():
-            new = self._transform(obj)
+        for new in fresh.values():
             old = self.store.put(new)
             self._emit("ADDED" if old is None else "MODIFIED", old, new)
         self.synced.set()

@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -195,14 +195,24 @@ class KubeClient:
         return await self.request("PATCH", path, body=body, content_type=MERGE_PATCH)
 
     async def list(
-        self, path: str, *, params: Mapping[str, str] | None = None, page_size: int = 500
+        self,
+        path: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        page_size: int = 500,
+        transform: Callable[[Obj], Obj] | None = None,
     ) -> tuple[list[Obj], str]:
-        """All items across pages, and the list's resourceVersion to watch from."""
+        """All items across pages, and the list's resourceVersion to watch from.
+
+        `transform` runs on each item as its page arrives, so what it drops (the
+        data of Secrets nobody references) is never held for the whole list.
+        """
         items: list[Obj] = []
         query: dict[str, str | int | bool] = {**(params or {}), "limit": page_size}
         while True:
             page = await self.request("GET", path, params=query)
-            items.extend(page.get("items") or [])
+            found: list[Obj] = page.get("items") or []
+            items.extend(map(transform, found) if transform is not None else found)
             meta = page.get("metadata") or {}
             token = meta.get("continue")
             if not token:

@@ -1,0 +1,117 @@
+"""The floor: the least a program can do to copy source Secrets into targets.
+
+`python -m bench.floor --kubeconfig K --namespace NS --mapping M.json` is the
+comparison every secretloom number is held against: a hand-written loop on the
+same raw client (`secretloom.runtime.kube.KubeClient`), with no informer, no
+cache, no work queue, no status and no conflict handling. It
+
+1. lists the source Secrets (label `bench.secretloom.io/role=source`), applies
+   each one's value into its target once, and prints `ready` on stdout;
+2. watches the sources from the list's resourceVersion (so nothing between the
+   list and the watch is missed) and turns every ADDED/MODIFIED event into one
+   server-side apply of `{data: {<key>: <value>}}` to the target, as field
+   manager `floor/<source>`, forced.
+
+Applies run on `--workers` tasks (as many as the controller's workers, so
+both may have the same number of requests in flight); events are sharded by
+source name onto per-worker FIFO queues, so the applies for one source keep
+the watch's order and the last value written is always the newest. Nothing is
+coalesced or skipped: every event costs one request. That is what makes it a
+floor for latency (no queueing, no reads) and a fair bar for throughput (the
+same concurrency), and why it may write more often than secretloom when a
+source changes faster than its target is written.
+
+It runs as its own process, like the controller, so both pay the same
+interpreter start, event-loop and HTTP costs and their RSS and CPU compare.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import zlib
+from pathlib import Path
+
+from secretloom.runtime.kube import SECRETS, Gone, KubeClient, Obj
+
+SOURCE_SELECTOR = "bench.secretloom.io/role=source"
+
+
+class Floor:
+    def __init__(self, client: KubeClient, namespace: str, mapping: dict[str, Obj]) -> None:
+        self._client = client
+        self._namespace = namespace
+        self._mapping = mapping  # source name -> {"target", "key", "sourceKey"}
+
+    async def apply(self, source: Obj) -> None:
+        name = source["metadata"]["name"]
+        route = self._mapping.get(name)
+        value = (source.get("data") or {}).get(route["sourceKey"]) if route else None
+        if route is None or value is None:
+            return
+        body: Obj = {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": route["target"], "namespace": self._namespace},
+            "data": {route["key"]: value},
+        }
+        path = SECRETS.path(self._namespace, route["target"])
+        await self._client.apply(path, body, field_manager=f"floor/{name}", force=True)
+
+    async def run(self, workers: int) -> None:
+        path = SECRETS.path(self._namespace)
+        selector = {"labelSelector": SOURCE_SELECTOR}
+        items, version = await self._client.list(path, params=selector)
+        queues: list[asyncio.Queue[Obj]] = [asyncio.Queue() for _ in range(workers)]
+        async with asyncio.TaskGroup() as group:
+            for queue in queues:
+                group.create_task(self._drain(queue))
+            for item in items:
+                await self.apply(item)
+            print("ready", flush=True)
+            while True:
+                try:
+                    async for event in self._client.watch(
+                        path, resource_version=version, params=selector
+                    ):
+                        obj = event["object"]
+                        version = obj["metadata"]["resourceVersion"]
+                        if event["type"] in ("ADDED", "MODIFIED"):
+                            queues[_shard(obj, workers)].put_nowait(obj)
+                except Gone:  # missed events: the current state of every source instead
+                    items, version = await self._client.list(path, params=selector)
+                    for item in items:
+                        queues[_shard(item, workers)].put_nowait(item)
+
+    async def _drain(self, queue: asyncio.Queue[Obj]) -> None:
+        while True:
+            await self.apply(await queue.get())
+
+
+def _shard(obj: Obj, workers: int) -> int:
+    return zlib.crc32(obj["metadata"]["name"].encode()) % workers
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--kubeconfig", type=Path, required=True)
+    parser.add_argument("--namespace", required=True)
+    parser.add_argument("--mapping", type=Path, required=True, help="JSON: source -> route")
+    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--qps", type=float, default=50.0)
+    parser.add_argument("--burst", type=int, default=100)
+    args = parser.parse_args()
+    mapping = json.loads(args.mapping.read_text())
+
+    async def run() -> None:
+        async with KubeClient.from_kubeconfig(
+            args.kubeconfig, qps=args.qps, burst=args.burst
+        ) as client:
+            await Floor(client, args.namespace, mapping).run(args.workers)
+
+    asyncio.run(run())
+
+
+if __name__ == "__main__":
+    main()

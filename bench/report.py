@@ -1,0 +1,456 @@
+"""docs/benchmarks.md and its plots, regenerated from the result files alone.
+
+`python -m bench.report` rebuilds the page from `bench/results/*.json` without
+running anything (e.g. after editing bench/notes.md); `python -m bench` calls
+`write` at the end of a run. Everything on the page comes from the JSON,
+including the conditions it was measured under, so the page cannot claim more
+than the run showed. Each target is shown as met, MISSED, or not run: a miss
+is never left out and a scenario that did not run is never counted as met.
+
+Hand-written analysis (profiles, what a miss is caused by, what would fix it)
+lives in bench/notes.md and is included verbatim, so regenerating the numbers
+never erases it.
+
+Plots are PNGs drawn with matplotlib's Agg backend (no display needed): a
+latency CDF per configuration (secretloom against the floor, log scale, the
+50 ms target marked), burst throughput and CPU per change side by side, and
+the controller's RSS over the footprint run against the 150 MB target.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+
+from bench import record
+from bench.record import Json
+
+NOTES = Path(__file__).parent / "notes.md"
+DOCS = Path(__file__).resolve().parents[1] / "docs"
+COLORS = {"secretloom": "#1f6feb", "floor": "#8b949e"}
+
+
+def _load(out_dir: Path, name: str) -> Json | None:
+    path = out_dir / f"{name}.json"
+    return record.load(path) if path.exists() else None
+
+
+def _fmt(value: Any, digits: int = 1) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    if isinstance(value, float):
+        return f"{value:,.{digits}f}"
+    return f"{value:,}" if isinstance(value, int) else str(value)
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[Any]], align: str = "") -> str:
+    align = align or "l" + "r" * (len(header) - 1)
+    marks = ["---:" if a == "r" else "---" for a in align]
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(marks) + "|"]
+    lines += ["| " + " | ".join(_fmt(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _verdict(met: bool | None) -> str:
+    return {True: "met", False: "**MISSED**", None: "not run"}[met]
+
+
+def targets(out_dir: Path) -> list[Json]:
+    found: list[Json] = []
+    for name in ("propagation", "burst", "writes", "footprint", "vault"):
+        data = _load(out_dir, name)
+        found += data["targets"] if data else []
+    return found
+
+
+def targets_table(out_dir: Path) -> str:
+    rows = [
+        (
+            t["name"],
+            f"{_fmt(t['value'], 3)} {t['unit']}" if t["value"] is not None else t["note"] or "–",
+            f"{t['op']} {_fmt(t['limit'])} {t['unit']}",
+            _verdict(t["met"]),
+        )
+        for t in targets(out_dir)
+    ]
+    return _table(("target", "measured", "limit", "verdict"), rows, "lrrl")
+
+
+def _plot_latency(data: Json, path: Path) -> None:
+    slugs = list(data["summary"])
+    cols = min(2, len(slugs))
+    rows = -(-len(slugs) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(5.2 * cols, 3.4 * rows), squeeze=False)
+    for ax in axes.flat[len(slugs) :]:
+        ax.set_visible(False)
+    for ax, slug in zip(axes.flat, slugs, strict=False):
+        samples = data["samples"][slug]
+        for who, key in (("secretloom", "secretloom_s"), ("floor", "floor_s")):
+            ms = sorted(max(s * 1000, 0.1) for s in samples[key])
+            if ms:
+                ax.step(
+                    ms,
+                    [(i + 1) / len(ms) for i in range(len(ms))],
+                    where="post",
+                    color=COLORS[who],
+                    label=f"{who} (p99 {record.percentile(ms, 99):.1f} ms)",
+                )
+        ax.axvline(50, color="#d1242f", linestyle=":", linewidth=1, label="50 ms target")
+        ax.set_xscale("log")
+        ax.set_title(data["summary"][slug]["name"])
+        ax.set_xlabel("source update -> target event (ms)")
+        ax.set_ylim(0, 1.01)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7, loc="lower right")
+    for row in axes:
+        row[0].set_ylabel("fraction of changes")
+    fig.suptitle("Propagation latency, 20 changes/s (CDF)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _plot_burst(burst: Json, path: Path) -> None:
+    rows = list(burst["summary"].values())
+    names = [r["name"].replace(" into ", "\ninto ") for r in rows]
+    xs = list(range(len(rows)))
+    width = 0.38
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.8))
+    for who, prefix, shift in (("secretloom", "", -width / 2), ("floor", "floor_", width / 2)):
+        at = [x + shift for x in xs]
+        left.bar(at, [r[f"{prefix}updates_per_s"] or 0 for r in rows], width,
+                 color=COLORS[who], label=who)  # fmt: skip
+        own = [r[f"{prefix}cpu_ms_per_update"] or 0 for r in rows]
+        server = [r[f"{prefix}server_cpu_ms_per_update"] or 0 for r in rows]
+        right.bar(at, own, width, color=COLORS[who], label=f"{who} process")
+        right.bar(at, server, width, bottom=own, color=COLORS[who], alpha=0.45, hatch="//",
+                  label=f"API server + etcd, for {who}")  # fmt: skip
+    for ax, title, label in (
+        (left, f"Burst: {burst['parameters']['burst']:,} updates at once", "updates/s"),
+        (right, "CPU per update during the burst", "CPU ms per update"),
+    ):
+        ax.set_xticks(xs, names, fontsize=8)
+        ax.set_ylim(top=ax.get_ylim()[1] * 1.4)  # room for the legend
+        ax.set_title(title)
+        ax.set_ylabel(label)
+        ax.grid(axis="y", alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _plot_footprint(footprint: Json, path: Path) -> None:
+    samples = footprint["samples"]["rss_mb"]
+    fig, ax = plt.subplots(figsize=(8, 3.4))
+    ax.plot([s[0] for s in samples], [s[1] for s in samples], color=COLORS["secretloom"])
+    ax.axhline(150, color="#d1242f", linestyle=":", label="150 MB target")
+    summary = footprint["summary"]
+    marks = (("all_reconciled_s", "all reconciled"), ("load_from_s", "steady load"))
+    for key, label in marks:
+        if summary.get(key) is not None:
+            ax.axvline(summary[key], color="#8b949e", linestyle="--", linewidth=1)
+            ax.annotate(f" {label}", (summary[key], 10), fontsize=7, color="#57606a")
+    ax.set_xlabel("seconds since controller start")
+    ax.set_ylabel("RSS (MB)")
+    ax.set_ylim(0, max(160, *(s[1] * 1.1 for s in samples)) if samples else 160)
+    ax.set_title(
+        f"Controller RSS, {summary.get('syncs'):,} SecretSyncs + "
+        f"{summary.get('unrelated'):,} unrelated Secrets"
+    )
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _conditions(data: Json, scope: str) -> str:
+    m = data["machine"]
+    versions = ", ".join(
+        f"{name} {str(version).removeprefix(name + ' ')}"
+        for name, version in data["versions"].items()
+    )
+    return (
+        f"Measured {data['date']} on {m['platform']}, {m['cpus']} CPUs, {m['memory_gib']} GiB, "
+        f"Python {m['python']}; {versions}. Load average (1, 5, 15 min) "
+        f"{m['load_average_start']} at the start and {m['load_average_end']} at the end of "
+        f"{scope}, which took {_fmt(data.get('duration_s'), 0)} s."
+    )
+
+
+def _propagation(data: Json) -> str:
+    rows = [
+        (
+            s["name"],
+            s["count"],
+            s["p50_ms"],
+            s["p95_ms"],
+            s["p99_ms"],
+            s["max_ms"],
+            s["floor_p50_ms"],
+            s["floor_p95_ms"],
+            s["floor_p99_ms"],
+            s["floor_max_ms"],
+            f"{_fmt(s['p99_ratio'], 2)}x",
+        )
+        for s in data["summary"].values()
+    ]
+    header = ["configuration", "changes", "p50", "p95", "p99", "max"]
+    header += ["floor p50", "floor p95", "floor p99", "floor max", "p99 ratio"]
+    return _table(header, rows) + "\n\nAll latencies in milliseconds."
+
+
+def _burst(data: Json) -> str:
+    rows = [
+        (
+            s["name"],
+            s["converged_s"],
+            s["updates_per_s"],
+            s["floor_converged_s"],
+            s["floor_updates_per_s"],
+            f"{_fmt(s['throughput_ratio'], 2)}x",
+            s["writes"],
+            s["floor_writes"],
+        )
+        for s in data["summary"].values()
+    ]
+    header = ["configuration", "converged (s)", "updates/s", "floor converged (s)"]
+    header += ["floor updates/s", "ratio", "target writes", "floor target writes"]
+    return _table(header, rows)
+
+
+def _writes(data: Json) -> str:
+    rows = [
+        (
+            s["name"],
+            s["changes"],
+            s["writes"],
+            _fmt(s["writes_per_change"], 3),
+            _fmt(s["floor_writes_per_change"], 3),
+            _fmt(s["status_writes_per_change"], 3),
+            f"{_fmt(s['writes_at_rest'])} / {_fmt(s['status_writes_at_rest'])}",
+            f"{_fmt(s['writes_for_unreferenced_changes'])} / "
+            f"{_fmt(s.get('status_writes_for_unreferenced_changes'))}",
+        )
+        for s in data["summary"].values()
+    ]
+    header = ["configuration", "changes", "target writes", "per change", "floor per change"]
+    header += ["status writes per change", "at rest: target / status"]
+    header += [f"{data['parameters']['noise']} unreferenced-key changes: target / status"]
+    return _table(header, rows)
+
+
+def _cost(propagation: Json, burst: Json) -> str:
+    rows = []
+    for slug, s in propagation["summary"].items():
+        b = burst["summary"].get(slug) or {}
+        rows.append(
+            (
+                s["name"],
+                s["cpu_ms_per_change"],
+                s["floor_cpu_ms_per_change"],
+                s["server_cpu_ms_per_change"],
+                s["floor_server_cpu_ms_per_change"],
+                b.get("cpu_ms_per_update"),
+                b.get("floor_cpu_ms_per_update"),
+                b.get("server_cpu_ms_per_update"),
+                b.get("floor_server_cpu_ms_per_update"),
+            )
+        )
+    header = ["configuration", "steady: process", "floor", "steady: server", "floor"]
+    header += ["burst: process", "floor", "burst: server", "floor"]
+    return _table(header, rows)
+
+
+def _footprint(data: Json) -> str:
+    s = data["summary"]
+    warm, idle = s.get("warm_restart") or {}, s.get("idle") or {}
+    ours, floor = s.get("secretloom") or {}, s.get("floor") or {}
+    server = (warm.get("apiserver_cpu_s") or 0) + (warm.get("etcd_cpu_s") or 0)
+    rows = [
+        ("warm restart: caches synced (s)", s.get("caches_synced_s"), None),
+        ("warm restart: every SecretSync reconciled (s)", s.get("all_reconciled_s"), None),
+        (
+            "before it: deferred status writes flushed by a previous run",
+            s.get("flushed_status_writes"),
+            None,
+        ),
+        ("warm restart: target + status writes", s.get("warm_restart_writes"), None),
+        ("warm restart: CPU-seconds (controller)", warm.get("cpu_s"), None),
+        ("warm restart: CPU-seconds (API server + etcd)", server if warm else None, None),
+        ("RSS once reconciled (MB)", s.get("start_rss_mb"), None),
+        ("idle: CPU-seconds per minute", _per_minute(idle), None),
+        ("idle: RSS (MB)", s.get("idle_rss_mb"), None),
+        ("steady load: changes", ours.get("changes"), floor.get("changes")),
+        ("steady load: CPU-seconds", ours.get("cpu_s"), floor.get("cpu_s")),
+        ("steady load: RSS (MB)", ours.get("rss_mb"), floor.get("rss_mb")),
+        ("peak RSS over the run, VmHWM (MB)", s.get("peak_rss_mb"), s.get("floor_peak_rss_mb")),
+        (
+            f"status writes from the restart to the end ({_fmt(s.get('after_restart_s'), 0)} s)",
+            s.get("status_writes_after_restart"),
+            None,
+        ),
+    ]
+    return _table(("", "secretloom", "floor"), [(a, _num(b), _num(c)) for a, b, c in rows])
+
+
+def _per_minute(phase: Json) -> float | None:
+    if not phase or not phase.get("seconds"):
+        return None
+    return float(phase["cpu_s"]) * 60 / float(phase["seconds"])
+
+
+def _num(value: Any) -> Any:
+    return f"{value:,.2f}" if isinstance(value, float) else value
+
+
+def _vault(data: Json) -> str:
+    s = data["summary"]
+    if s.get("status") != "run":
+        return f"**{s.get('status')}.** Its targets are listed above as not run, never as met."
+    staleness = s.get("staleness") or {}
+    p = data["parameters"]
+    every = p["vault_syncs"] * 60 / p["vault_refresh_s"]
+    rows = [
+        ("SecretSyncs / KV paths / refresh interval", f"{p['vault_syncs']} / "
+         f"{s.get('paths')} / {_fmt(p['vault_refresh_s'], 0)} s"),
+        (f"provider reads in {_fmt(s.get('window_s'), 0)} s with nothing changed "
+         "(OpenBao's audit log)", s.get("reads")),
+        ("provider reads per minute, from that window", s.get("requests_per_min")),
+        ("(one read per SecretSync per refresh interval would be)", every),
+        ("writes in a refresh period with nothing changed", s.get("writes_unchanged")),
+        ("changed values / target writes", f"{s.get('changes')} / {s.get('writes_changed')}"),
+        ("staleness p50 / p99 / max (s)", " / ".join(
+            _fmt((staleness.get(k) or math.nan) / 1000) for k in ("p50_ms", "p99_ms", "max_ms"))),
+    ]  # fmt: skip
+    return _table(("", "value"), rows)
+
+
+def _render(data: Json) -> str:
+    rows = [
+        (name, row["median_s"], row["min_s"], row["max_s"], f"{row['speedup_vs_baseline']:.1f}x")
+        for name, row in data["summary"].items()
+    ]
+    table = _table(("case", "median (s)", "min (s)", "max (s)", "vs. `sops -d` per file"), rows)
+    runs = data["parameters"]["runs"]
+    conditions = _conditions(data, "the render benchmark")
+    return f"{table}\n\n{runs} timed runs per case after a warm-up run. {conditions}"
+
+
+def write(out_dir: Path, docs: Path, images: Path) -> None:
+    """Regenerate `docs` (Markdown) and its PNGs in `images` from the results in `out_dir`."""
+    images.mkdir(parents=True, exist_ok=True)
+    rel = os.path.relpath(images, docs.parent)
+    propagation, burst = _load(out_dir, "propagation"), _load(out_dir, "burst")
+    writes, footprint = _load(out_dir, "writes"), _load(out_dir, "footprint")
+    vault, render = _load(out_dir, "vault"), _load(out_dir, "render")
+    parts = [
+        "# Benchmarks\n",
+        "Generated by `make bench` (`python -m bench`, see bench/) from bench/results/*.json; "
+        "do not edit by hand: the analysis lives in bench/notes.md and is included below. "
+        "`make bench-smoke` runs the same code at tiny sizes inside `make test`.\n",
+        "Every secretloom number sits beside **the floor**: a minimal loop "
+        "(bench/floor.py) on the same client library that watches the source Secrets and "
+        "server-side-applies each change into its target, with no cache, queue or status, "
+        "measured in the same run on the same local control plane (etcd + kube-apiserver "
+        "built from source, no network hops). Writes are counted from the API server's "
+        "watch stream, never from the controller's own logs or metrics.\n",
+    ]
+    if propagation is not None:
+        parts += [f"## Conditions\n\n{_conditions(propagation, 'the cluster scenarios')}\n"]
+    parts += ["## Targets\n", targets_table(out_dir) + "\n"]
+    if propagation is not None:
+        _plot_latency(propagation, images / "bench-latency.png")
+        parts += [
+            "## 1. Propagation latency\n",
+            "Random sources change at a steady 20 changes/s for "
+            f"{_fmt(propagation['parameters']['steady_s'], 0)} s; latency is from the source "
+            "update's response to the watch event on the target that carries the new value.\n",
+            _propagation(propagation) + "\n",
+            f"![Propagation latency CDF]({rel}/bench-latency.png)\n",
+        ]
+    if burst is not None and propagation is not None:
+        _plot_burst(burst, images / "bench-burst.png")
+        parts += [
+            "## 2. Burst convergence\n",
+            f"{burst['parameters']['burst']:,} source updates sent at once "
+            f"({burst['parameters']['burst_concurrency']} in flight, in order per source); "
+            "converged when every target holds every final value. secretloom may write "
+            "fewer times than there were updates (a source that changed again before its "
+            "target was written is written once); the floor writes every one.\n",
+            _burst(burst) + "\n",
+            f"![Burst throughput and CPU per update]({rel}/bench-burst.png)\n",
+        ]
+    if writes is not None:
+        parts += [
+            "## 3. Write accounting\n",
+            "From the steady phase: writes to targets per change (status writes to the "
+            "SecretSync shown beside them); then "
+            f"{_fmt(writes['parameters']['rest_s'], 0)} s with no change at all, then "
+            f"{writes['parameters']['noise']} updates that change only a source key nothing "
+            "references.\n",
+            _writes(writes) + "\n",
+        ]
+    if propagation is not None and burst is not None:
+        parts += [
+            "## Cost per change\n",
+            "CPU milliseconds per change of the process under test and of the API server plus "
+            "etcd (read from /proc for their PIDs) over the steady phase and the burst. The "
+            "server side includes what the benchmark's own source updates and watches cost, "
+            "the same for both; the secretloom runs also carry one extra watch (on the "
+            "SecretSyncs, to count status writes).\n",
+            _cost(propagation, burst) + "\n",
+        ]
+    if footprint is not None:
+        _plot_footprint(footprint, images / "bench-footprint.png")
+        parts += [
+            "## 4. Footprint and warm restart\n",
+            f"The controller is restarted on the N = {footprint['summary']['syncs']:,} "
+            f"namespace after {footprint['parameters']['unrelated']:,} unrelated Secrets "
+            f"({footprint['parameters']['unrelated_bytes']:,} bytes of data each) were added "
+            "beside its sources and targets, every SecretSync already up to date (a warm "
+            f"restart); then it idles for {_fmt(footprint['parameters']['footprint_idle_s'], 0)} "
+            f"s and takes {_fmt(footprint['parameters']['footprint_load_s'], 0)} s of steady "
+            "changes. The floor (which caches nothing and watches only the sources) takes "
+            "the same load for comparison.\n",
+            _footprint(footprint) + "\n",
+            f"![Controller RSS]({rel}/bench-footprint.png)\n",
+        ]
+    if vault is not None:
+        parts += ["## 5. Vault refresh\n", _vault(vault) + "\n"]
+        if propagation is None or vault["date"] != propagation["date"]:
+            parts += [f"Run on its own: {_conditions(vault, 'its run')}\n"]
+    if render is not None:
+        parts += ["## Render (`secretloom render` as an Argo CD CMP)\n", _render(render) + "\n"]
+    if NOTES.exists():
+        parts += [NOTES.read_text().strip() + "\n"]
+    if propagation is not None:
+        params = ", ".join(
+            f"{k}={v}" for k, v in propagation["parameters"].items() if k != "configs"
+        )
+        parts += [f"## Parameters\n\n`{params}`\n"]
+    docs.parent.mkdir(parents=True, exist_ok=True)
+    docs.write_text("\n".join(parts))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--results", type=Path, default=record.RESULTS)
+    parser.add_argument("--docs", type=Path, default=DOCS / "benchmarks.md")
+    args = parser.parse_args()
+    write(args.results, args.docs, args.docs.parent / "img")
+    print(targets_table(args.results))
+
+
+if __name__ == "__main__":
+    main()
