@@ -43,10 +43,10 @@ layers: env
 	$(BIN)/lint-imports
 
 crds: env
-	$(BIN)/secretloom crds generate deploy/crds
+	$(BIN)/secretloom crds generate deploy/crds --admission-dir deploy/admission
 
 crds-check: env
-	$(BIN)/secretloom crds check deploy/crds
+	$(BIN)/secretloom crds check deploy/crds --admission-dir deploy/admission
 
 unit: env
 	$(BIN)/pytest -m "not cluster" -q

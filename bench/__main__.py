@@ -35,7 +35,7 @@ from pathlib import Path
 
 from bench import record, render, report, summarize, vault
 from bench.scenarios import FULL, SMOKE, Bench, Config, Params, Run
-from secretloom.api import crd
+from secretloom.api import admission
 from secretloom.runtime import crds
 from secretloom.runtime.kube import KubeClient
 from secretloom.testing import cluster as local
@@ -79,7 +79,7 @@ async def _cluster(
     results: dict[str, summarize.Result] = {}
     with local.running(scratch / "cp", die_with_parent=True) as cp:
         async with KubeClient.from_kubeconfig(cp.kubeconfig, qps=0) as kube:
-            await crds.install(kube, [crd.definition(r) for r in crd.RESOURCES])
+            await crds.install(kube, admission.bundle())
             server = (await kube.get("/version")).get("gitVersion", "unknown")
             versions = {
                 "kube-apiserver": server,

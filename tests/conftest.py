@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from secretloom.api import crd
+from secretloom.api import admission
 from secretloom.runtime import crds
 from secretloom.runtime.kube import NAMESPACES, KubeClient
 from secretloom.testing import cluster as local
@@ -29,9 +29,9 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[local.Cluster]
 
 @pytest.fixture(scope="session")
 async def kube(cluster: local.Cluster) -> AsyncIterator[KubeClient]:
-    """An admin client with the CRDs installed."""
+    """An admin client; the CRDs and their admission policies installed as a real install does."""
     async with KubeClient.from_kubeconfig(cluster.kubeconfig, qps=0) as client:
-        await crds.install(client, [crd.definition(r) for r in crd.RESOURCES])
+        await crds.install(client, admission.bundle())
         yield client
 
 

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import contextlib
+import ssl
 from collections.abc import AsyncIterator
 from typing import Any
+
+import httpx2 as httpx
 
 from secretloom.api.crd import CLUSTER_SECRET_STORE, SECRET_STORE
 from secretloom.controllers.manager import Manager
 from secretloom.controllers.secretstore.resources import CLUSTER_STORES, STORES
 from secretloom.controllers.secretsync.refresh import RefreshPolicy
-from secretloom.runtime.kube import KubeClient, Obj
+from secretloom.runtime.kube import SERVICE_ACCOUNTS, KubeClient, Obj
+from secretloom.testing import cluster as local
 from secretloom.testing.openbao import OpenBaoServer
 from tests.e2e import kit
 from tests.openbao.support import (
@@ -103,6 +107,80 @@ def seed(root: Any, path: str, **values: str) -> None:
 def audited_reads(bao: OpenBaoServer, path: str) -> int:
     """Reads of KV v2 `path` the server's audit log recorded (requests, not responses)."""
     wanted = f"{KV2}/data/{path}"
+    return sum(
+        1
+        for e in bao.audit_entries()
+        if e["type"] == "request" and e["request"].get("path") == wanted
+    )
+
+
+def kubernetes_auth(
+    root: Any, cluster: local.Cluster, namespace: str, policy: str, *, audience: str = "vault"
+) -> str:
+    """A Kubernetes auth mount on the real apiserver; role `app` is bound to `vault-auth`."""
+    mount = unique("kubernetes")
+    root.sys.enable_auth_method(method_type="kubernetes", path=mount)
+    root.write_data(
+        f"auth/{mount}/config",
+        data={
+            "kubernetes_host": cluster.server,
+            "kubernetes_ca_cert": cluster.ca_cert.read_text(),
+            "token_reviewer_jwt": cluster.admin.token,
+            "disable_local_ca_jwt": True,
+        },
+    )
+    root.write_data(
+        f"auth/{mount}/role/app",
+        data={
+            "bound_service_account_names": "vault-auth",
+            "bound_service_account_namespaces": namespace,
+            "audience": audience,
+            "token_policies": policy,
+        },
+    )
+    return mount
+
+
+def kubernetes_login(
+    mount: str, *audiences: str, role: str = "app", account: str = "vault-auth"
+) -> Obj:
+    """The `auth` block of a store logging in at `mount` (audience `vault` unless told)."""
+    ref = {"name": account, "audiences": list(audiences or ("vault",))}
+    return {"kubernetes": {"mountPath": mount, "role": role, "serviceAccountRef": ref}}
+
+
+async def create_service_account(
+    kube: KubeClient, namespace: str, name: str = "vault-auth", **labels: str
+) -> None:
+    body = {"metadata": {"name": name, "labels": labels}}
+    await kube.create(SERVICE_ACCOUNTS.path(namespace), body)
+
+
+def cluster_ca(cluster: local.Cluster) -> ssl.SSLContext:
+    return ssl.create_default_context(cafile=str(cluster.ca_cert))
+
+
+def token_requests(cluster: local.Cluster) -> float:
+    """TokenRequests the apiserver has served so far, from its own /metrics."""
+    response = httpx.get(
+        f"{cluster.server}/metrics",
+        headers={"Authorization": f"Bearer {cluster.admin.token}"},
+        verify=cluster_ca(cluster),
+        timeout=10.0,
+    )
+    response.raise_for_status()
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in response.text.splitlines()
+        if line.startswith("apiserver_request_total{")
+        and 'resource="serviceaccounts"' in line
+        and 'subresource="token"' in line
+    )
+
+
+def logins(bao: OpenBaoServer, mount: str) -> int:
+    """Login requests the server's audit log recorded at auth mount `mount`."""
+    wanted = f"auth/{mount}/login"
     return sum(
         1
         for e in bao.audit_entries()

@@ -83,6 +83,7 @@ async def test_valid_secretsync_gets_defaults(kube: KubeClient, namespace: str) 
         "creationPolicy": "Merge",
         "createIfMissing": True,
         "deletionPolicy": "Delete",
+        "adopt": False,
         "force": False,
         "type": "Opaque",
     }

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from secretloom.runtime.kube import SECRETS, SERVICE_ACCOUNTS, KubeClient
+from secretloom.runtime.kube import SECRETS, KubeClient
 from secretloom.testing import cluster as local
 from secretloom.testing.openbao import OpenBaoServer
 from tests.e2e import kit
@@ -41,32 +41,6 @@ def assert_clean(obj: dict[str, Any], *secrets: str) -> None:
     assert "Traceback" not in text and 'File "' not in text
     for secret in secrets:
         assert secret not in text
-
-
-def configure_kubernetes_auth(
-    root: Any, cluster: local.Cluster, namespace: str, policy: str
-) -> str:
-    mount = unique("kubernetes")
-    root.sys.enable_auth_method(method_type="kubernetes", path=mount)
-    root.write_data(
-        f"auth/{mount}/config",
-        data={
-            "kubernetes_host": cluster.server,
-            "kubernetes_ca_cert": cluster.ca_cert.read_text(),
-            "token_reviewer_jwt": cluster.admin.token,
-            "disable_local_ca_jwt": True,
-        },
-    )
-    root.write_data(
-        f"auth/{mount}/role/app",
-        data={
-            "bound_service_account_names": "vault-auth",
-            "bound_service_account_namespaces": namespace,
-            "audience": "vault",
-            "token_policies": policy,
-        },
-    )
-    return mount
 
 
 async def test_token_auth_and_a_revoked_token_then_a_rotated_one(
@@ -126,15 +100,13 @@ async def test_kubernetes_auth_with_a_requested_service_account_token(
     path = unique("app")
     sk.seed(root, path, key="via-kubernetes")
     policy = write_policy(root, read_policy(f"{KV2}/data/{path}"))
-    mount = configure_kubernetes_auth(root, cluster, namespace, policy)
-    account = {"name": "vault-auth", "audiences": ["vault"]}
-
-    def auth(role: str) -> dict[str, Any]:
-        return {"kubernetes": {"mountPath": mount, "role": role, "serviceAccountRef": account}}
+    mount = sk.kubernetes_auth(root, cluster, namespace, policy)
 
     async with sk.controller(kube, namespace):
-        await kube.create(SERVICE_ACCOUNTS.path(namespace), {"metadata": {"name": "vault-auth"}})
-        await store_then_sync(kube, namespace, sk.vault(bao.address, auth("app")), path)
+        await sk.create_service_account(kube, namespace)
+        await store_then_sync(
+            kube, namespace, sk.vault(bao.address, sk.kubernetes_login(mount)), path
+        )
         await kit.wait_condition(kube, namespace, "app", "Ready")
         assert kit.values(await kit.get_secret(kube, namespace, TARGET)) == {
             "key": "via-kubernetes"
@@ -143,7 +115,8 @@ async def test_kubernetes_auth_with_a_requested_service_account_token(
         secrets, _ = await kube.list(SECRETS.path(namespace))
         assert all(s["type"] != "kubernetes.io/service-account-token" for s in secrets)
 
-        await sk.apply_store(kube, namespace, "vault", sk.vault(bao.address, auth("no-such-role")))
+        wrong_role = sk.kubernetes_login(mount, role="no-such-role")
+        await sk.apply_store(kube, namespace, "vault", sk.vault(bao.address, wrong_role))
         store = await sk.wait_store(kube, namespace, "vault", "False")
         assert sk.reason_and_message(store, "Ready") == (
             "Unauthorized",

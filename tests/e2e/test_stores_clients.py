@@ -14,8 +14,10 @@ from secretloom.api.vault import VaultProviderSpec
 from secretloom.controllers.secretstore.clients import Clients
 from secretloom.controllers.secretstore.lookup import StoreHandle
 from secretloom.providers import registry
+from secretloom.providers.egress import EgressPolicy
 from secretloom.providers.protocol import ValueRef
 from secretloom.runtime.kube import KubeClient
+from secretloom.runtime.tokens import TokenPolicy
 from secretloom.testing.openbao import OpenBaoServer
 from tests.e2e import stores_kit as sk
 from tests.openbao.support import (
@@ -30,7 +32,7 @@ async def test_one_login_per_store_revoked_when_replaced_and_on_close(
     await sk.put_secret_id(kube, namespace, app_role)
     spec = VaultProviderSpec.model_validate(sk.vault(bao.address, app_role.auth()))
     handle = StoreHandle("SecretStore", namespace, "vault", "uid-1", 1, "vault", spec, namespace)
-    clients = Clients(kube, registry.load())
+    clients = Clients(kube, registry.load(), tokens=TokenPolicy(), egress=EgressPolicy())
     ref = ValueRef(path, "key")
     before = token_accessors(root)
     try:

@@ -70,6 +70,11 @@ async def test_sealed_then_killed_keeps_the_target_and_a_restart_converges(
                 }
 
             await kit.eventually(converged, timeout=10)
+
+            async def watched() -> bool:  # a GET can see the write before the watch does
+                return bool(watch.writes)
+
+            await kit.eventually(watched, timeout=5)
             assert len(watch.writes) == 1
         recovered = await kit.wait_condition(kube, namespace, "grafana", "Ready")
         assert kit.condition(recovered, "ProviderError")["status"] == "False"

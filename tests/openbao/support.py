@@ -12,9 +12,11 @@ import secrets
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+import pytest
+
 from secretloom.api.vault import VaultProviderSpec
 from secretloom.providers.protocol import ProviderContext
-from secretloom.providers.vault import VaultProvider
+from secretloom.providers.vault import NOT_VAULT, VaultProvider
 from secretloom.testing.openbao import OpenBaoServer
 
 KV2 = "kv2"
@@ -76,6 +78,13 @@ class OpenProvider(Protocol):
     def __call__(
         self, spec: VaultProviderSpec, objects: Objects, **kwargs: Any
     ) -> VaultProvider: ...
+
+
+def assert_untrusted(error: BaseException, caplog: pytest.LogCaptureFixture, cause: str) -> None:
+    """A server never trusted as Vault: the one message for the tenant, `cause` in the log."""
+    assert str(error) == NOT_VAULT
+    logged = [r.getMessage() for r in caplog.records if r.name == "secretloom.providers.vault"]
+    assert any(m.endswith(f"health check: {cause}") for m in logged), logged
 
 
 def enable_kv_mounts(server: OpenBaoServer) -> None:

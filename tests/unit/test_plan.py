@@ -115,9 +115,11 @@ def test_missing_target_waits_or_is_created() -> None:
     assert created.apply["type"] == "Opaque"
 
 
-def test_owner_policy_adds_a_controller_owner_reference() -> None:
+def test_adopting_owner_policy_adds_a_controller_owner_reference() -> None:
     planned = p.plan(
-        observed([OK_A, OK_B], secret({"a": "QQ==", "b": "Qg=="}), creation_policy="Owner")
+        observed(
+            [OK_A, OK_B], secret({"a": "QQ==", "b": "Qg=="}), creation_policy="Owner", adopt=True
+        )
     )
     assert planned.apply is not None
     (ref,) = planned.apply["metadata"]["ownerReferences"]

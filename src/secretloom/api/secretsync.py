@@ -86,7 +86,10 @@ class Target(Model):
         description=(
             "Merge: contribute only this SecretSync's keys to a Secret others may share. "
             "Owner: this SecretSync creates the Secret and owns it whole; it carries an "
-            "ownerReference and is garbage-collected with the SecretSync."
+            "ownerReference and is garbage-collected with the SecretSync, unless other "
+            "field managers still own keys in it (then only this SecretSync's keys and "
+            "ownerReference are removed). An existing Secret is taken over only with "
+            "`adopt: true`."
         ),
     )
     create_if_missing: bool = Field(
@@ -105,11 +108,23 @@ class Target(Model):
             "removes that key."
         ),
     )
+    adopt: bool = Field(
+        default=False,
+        description=(
+            "With creationPolicy Owner: take ownership of a Secret that already exists "
+            "(add this SecretSync's ownerReference). Without it an existing Secret this "
+            "SecretSync did not create is left alone (Ready=False, reason AdoptionRequired). "
+            "Keys of other field managers are never deleted either way."
+        ),
+    )
     force: bool = Field(
         default=False,
         description=(
-            "Take over keys another field manager owns. Without it a conflict is reported "
-            "(condition Conflict) and nothing is written."
+            "Take over keys another SecretSync owns. Without it a conflict is reported "
+            "(condition Conflict) and nothing is written for those keys. When two "
+            "SecretSyncs force the same key, the older one keeps it. Keys of writers that "
+            "are not SecretSyncs (Helm, kubectl, other operators) are taken only if the "
+            "operator runs the controller with --force-foreign-managers."
         ),
     )
     type: TargetType = Field(

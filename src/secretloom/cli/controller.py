@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import signal
 import socket
@@ -19,9 +20,11 @@ import typer
 
 from secretloom.cli.errors import fail
 from secretloom.controllers.manager import Manager, Options
+from secretloom.providers.egress import EgressPolicy
 from secretloom.runtime import logs
 from secretloom.runtime.kube import KubeClient
 from secretloom.runtime.leader import LeaseConfig
+from secretloom.runtime.tokens import TokenPolicy
 
 
 def controller(
@@ -45,6 +48,34 @@ def controller(
             "mode, off with --namespaces."
         ),
     ] = None,
+    force_foreign_managers: Annotated[
+        bool,
+        typer.Option(
+            help="Let spec.target.force take keys from writers that are not SecretSyncs "
+            "(Helm, kubectl, other operators). Off: force takes over only from SecretSyncs."
+        ),
+    ] = False,
+    token_audiences: Annotated[
+        str,
+        typer.Option(
+            help="Comma-separated audiences a store's Kubernetes auth may request tokens for; "
+            "never list the API server's own."
+        ),
+    ] = "vault",  # noqa: S107 (an audience, not a secret)
+    token_service_account_label: Annotated[
+        str,
+        typer.Option(
+            help="key=value a ServiceAccount must carry to be used for store logins "
+            "(needs get on serviceaccounts). Empty: any ServiceAccount of the namespace."
+        ),
+    ] = "",
+    store_servers: Annotated[
+        str,
+        typer.Option(
+            help="Comma-separated host names, *.suffixes, IPs or CIDRs (each optionally :port) "
+            "store servers may be at. Empty: anywhere (a warning says so)."
+        ),
+    ] = "",
     lease_namespace: Annotated[str, typer.Option(help="Namespace of the Lease.")] = "default",
     lease_name: Annotated[str, typer.Option(help="Name of the Lease.")] = "secretloom-controller",
     lease_duration: Annotated[float, typer.Option(help="Lease duration, seconds.")] = 15.0,
@@ -63,6 +94,16 @@ def controller(
         lease_namespace = scope[0]  # a namespaced controller cannot write Leases elsewhere
     metrics_host, metrics_port = _address(metrics_addr)
     me = identity or f"{socket.gethostname()}-{os.getpid()}"
+    tokens = _token_policy(token_audiences, token_service_account_label)
+    try:
+        egress = EgressPolicy.parse(store_servers)
+    except ValueError as err:
+        fail(f"--store-servers: {err}")
+    if egress.unrestricted:
+        logging.getLogger(__name__).warning(
+            "--store-servers is empty: a SecretStore may point the controller at any address "
+            "it can reach; list your Vault/OpenBao servers"
+        )
     options = Options(
         namespaces=scope,
         workers=workers,
@@ -71,8 +112,11 @@ def controller(
         else None,
         identity=me,
         cluster_stores=cluster_stores,
+        force_foreign=force_foreign_managers,
         metrics_host=metrics_host,
         metrics_port=metrics_port,
+        tokens=tokens,
+        store_servers=egress,
     )
 
     async def run() -> None:
@@ -89,6 +133,18 @@ def controller(
                 await task
 
     asyncio.run(run())
+
+
+def _token_policy(audiences: str, label: str) -> TokenPolicy:
+    allowed = frozenset(a.strip() for a in audiences.split(",") if a.strip())
+    if not allowed:
+        fail("--token-audiences must name at least one audience")
+    if not label:
+        return TokenPolicy(audiences=allowed)
+    key, sep, value = label.partition("=")
+    if not sep or not key:
+        fail(f"--token-service-account-label must be key=value, got {label!r}")
+    return TokenPolicy(audiences=allowed, account_label=(key, value))
 
 
 def _address(value: str) -> tuple[str, int | None]:

@@ -26,7 +26,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from secretloom.api import crd
+from secretloom.api import admission, crd
 from secretloom.cli.errors import fail
 from secretloom.runtime import crds
 from secretloom.runtime.kube import NAMESPACES, SECRETS, ApiError, KubeClient, Obj, Resource
@@ -99,8 +99,10 @@ def _vault_variant(cluster: local.Cluster) -> None:
 
 async def _install_crds(cluster: local.Cluster) -> None:
     async with KubeClient.from_kubeconfig(cluster.kubeconfig) as kube:
-        await crds.install(kube, [crd.definition(r) for r in crd.RESOURCES])
-    console.print("CRDs installed: " + ", ".join(r.name for r in crd.RESOURCES))
+        await crds.install(kube, admission.bundle())
+    console.print(
+        "CRDs and admission policies installed: " + ", ".join(r.name for r in crd.RESOURCES)
+    )
 
 
 async def _scenario(cluster: local.Cluster, manifests: list[tuple[str, Obj]]) -> None:

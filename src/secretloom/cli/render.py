@@ -20,6 +20,7 @@ from typing import Annotated
 import typer
 
 from secretloom.cli.errors import fail
+from secretloom.providers.egress import EgressPolicy
 from secretloom.render import app as render_app
 from secretloom.render.errors import RenderError
 from secretloom.render.pipeline import Options
@@ -52,6 +53,14 @@ def render(
     allow_env: Annotated[
         list[str] | None, typer.Option(help="Extra variables ref+env:// may read.")
     ] = None,
+    store_servers: Annotated[
+        str,
+        typer.Option(
+            envvar="SECRETLOOM_STORE_SERVERS",
+            help="Comma-separated host names, *.suffixes, IPs or CIDRs (each optionally :port) "
+            "store servers may be at. Empty: anywhere.",
+        ),
+    ] = "",
     helm: Annotated[str, typer.Option(envvar="SECRETLOOM_HELM", help="helm binary.")] = "helm",
     kustomize: Annotated[
         str, typer.Option(envvar="SECRETLOOM_KUSTOMIZE", help="kustomize binary.")
@@ -69,6 +78,10 @@ def render(
         if render_app.discover(directory):
             typer.echo(render_app.detect(directory).value)
         return
+    try:
+        egress = EgressPolicy.parse(store_servers)
+    except ValueError as err:
+        fail(f"--store-servers: {err}")
     options = Options(
         app_dir=directory,
         env=dict(os.environ),
@@ -76,6 +89,7 @@ def render(
         allowed_env=frozenset(allow_env or ()),
         allowed_namespaces=frozenset(allow_namespace) if allow_namespace else None,
         stores_file=stores,
+        store_servers=egress,
         kubeconfig=kubeconfig,
         in_cluster=in_cluster,
         helm=helm,

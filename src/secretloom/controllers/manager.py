@@ -36,9 +36,10 @@ from secretloom.controllers.secretstore.resources import CLUSTER_STORES, STORES
 from secretloom.controllers.secretsync.drift import DriftTracker
 from secretloom.controllers.secretsync.reconciler import SecretSyncReconciler
 from secretloom.controllers.secretsync.refresh import RefreshPolicy
-from secretloom.controllers.secretsync.resources import SYNCS
+from secretloom.controllers.secretsync.resources import FIELD_MANAGERS, SYNCS, manager_index
 from secretloom.controllers.secretsync.sources import Sources
 from secretloom.providers import registry as provider_registry
+from secretloom.providers.egress import EgressPolicy
 from secretloom.runtime import metrics
 from secretloom.runtime.cache import Cache
 from secretloom.runtime.events import EventRecorder
@@ -47,6 +48,7 @@ from secretloom.runtime.kube import NAMESPACES, KubeClient, Obj
 from secretloom.runtime.leader import LeaderElector, LeaseConfig
 from secretloom.runtime.reconcile import Controller
 from secretloom.runtime.secrets import SecretCache
+from secretloom.runtime.tokens import TokenPolicy
 
 log = logging.getLogger(__name__)
 SECRET_REFS = "secret-refs"  # noqa: S105 (an index name)
@@ -108,12 +110,21 @@ class Options:
     metrics_port: int | None = 8080
     cluster_stores: bool | None = None  # None: watched in cluster-wide mode only
     refresh: RefreshPolicy = field(default_factory=RefreshPolicy)
+    # The operator's say over store logins and connections (see docs/stores.md).
+    tokens: TokenPolicy = field(default_factory=TokenPolicy)
+    store_servers: EgressPolicy = field(default_factory=EgressPolicy)
+    # `spec.target.force` may take keys from writers that are not SecretSyncs.
+    force_foreign: bool = False
 
 
 class Manager:
     def __init__(self, client: KubeClient, options: Options) -> None:
         self.options = options
-        indexers: dict[str, IndexFunc] = {SECRET_REFS: secret_refs, STORE_REFS: store_refs}
+        indexers: dict[str, IndexFunc] = {
+            SECRET_REFS: secret_refs,
+            STORE_REFS: store_refs,
+            FIELD_MANAGERS: manager_index,
+        }
         self.syncs = Cache(client, SYNCS, options.namespaces, indexers=indexers)
         self.secrets = SecretCache(client, options.namespaces, self._referenced)
         self.stores = Cache(client, STORES, options.namespaces)
@@ -122,7 +133,9 @@ class Manager:
         self.cluster_stores = Cache(client, CLUSTER_STORES, None) if watch_cluster else None
         self.namespaces = Cache(client, NAMESPACES, None) if watch_cluster else None
         registry = provider_registry.load()
-        self.clients = Clients(client, registry)
+        self.clients = Clients(
+            client, registry, tokens=options.tokens, egress=options.store_servers
+        )
         lookup = StoreLookup(self.stores, self.cluster_stores, self.namespaces)
         self.reconciler = SecretSyncReconciler(
             client,
@@ -132,6 +145,7 @@ class Manager:
             Sources(client, self.secrets, lookup, self.clients, registry),
             DriftTracker(),
             options.refresh,
+            force_foreign=options.force_foreign,
         )
         self.controller: Controller[Key] = Controller(
             "secretsync", self.reconciler, workers=options.workers

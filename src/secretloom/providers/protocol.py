@@ -21,6 +21,8 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
+from secretloom.providers.egress import EgressPolicy
+
 
 class ProviderError(Exception):
     """Base of every provider error; `str(err)` is safe for status and logs."""
@@ -72,13 +74,21 @@ RequestToken = Callable[[str, tuple[str, ...]], Awaitable[str]]
 
 @dataclass(frozen=True, slots=True)
 class ProviderContext:
-    """What a provider may use besides its own spec, injected by the caller."""
+    """What a provider may use besides its own spec, injected by the caller.
+
+    `egress` is the operator's list of where store servers may be; a provider
+    that opens network connections must check it against the address each
+    connection really goes to (not only the URL's name), before sending
+    anything. The default allows every address: the controller and `render`
+    always pass the operator's policy.
+    """
 
     namespace: str
     read_secret_key: ReadKey
     read_configmap_key: ReadKey
     request_token: RequestToken | None = None
     labels: Mapping[str, str] = field(default_factory=dict)
+    egress: EgressPolicy = field(default_factory=EgressPolicy)
 
 
 @runtime_checkable

@@ -22,6 +22,27 @@ scrubbing:
   redirect points. Standby nodes forward requests themselves, so a redirect
   only shows up behind an unusual proxy, and it surfaces as Unavailable.
 
+A store's `server` is chosen by whoever writes the store, and the controller
+connects from inside the cluster, so the provider must not become a port
+scanner whose answers a tenant reads in status conditions (server-side
+request forgery, CWE-918):
+
+* Every connection goes through `transport.GuardedSession`: the operator's
+  egress policy (`ProviderContext.egress`, `--store-servers`) is checked
+  against the address the socket really connects to, and that address is
+  pinned.
+* A server is trusted only after it answered once in Vault's shape: an
+  unauthenticated `GET sys/health` (sealed and standby nodes answer 200 with
+  the query used) returning Vault's JSON fields. Until then every failure
+  (refused, reset, timed out, TLS mismatch, refused by the egress policy, an
+  HTTP server that is not Vault) is the one `NOT_VAULT` message, and the
+  cause goes to the controller's log at WARNING, for the operator. No
+  credential is read into a request, and no ServiceAccount token is minted,
+  before that check passed. Once it did, failures keep their distinct
+  messages (sealed, 403, connection failed...), which describe a Vault server
+  the tenant may use anyway. If the server's name later resolves elsewhere
+  (`ServerMoved`), the trust is dropped and the check runs again.
+
 Trade-offs:
 
 * The CA bundle is written to a private temp file (mode 0600, removed on
@@ -65,6 +86,7 @@ from secretloom.api.vault import (
     clean_path,
     path_problem,
 )
+from secretloom.providers.egress import EgressDenied
 from secretloom.providers.protocol import (
     InvalidConfig,
     NotFound,
@@ -76,6 +98,7 @@ from secretloom.providers.protocol import (
     ValueRef,
 )
 from secretloom.providers.registry import ProviderFactory
+from secretloom.providers.transport import GuardedSession, ServerMoved
 
 _log = logging.getLogger(__name__)
 
@@ -83,6 +106,24 @@ T = TypeVar("T")
 Phase = Literal["read", "login", "check"]
 
 DEFAULT_TIMEOUT = 10.0
+NOT_VAULT = (
+    "the store server did not answer as a Vault/OpenBao server (unreachable, refused by "
+    "the operator's egress policy, or not Vault); the controller log has details"
+)
+# Sealed, uninitialised and standby nodes all answer 200, so only "not Vault" fails.
+_HEALTH_QUERY = {
+    "standbyok": "true",
+    "perfstandbyok": "true",
+    "sealedcode": "200",
+    "uninitcode": "200",
+}
+_HEALTH_FIELDS: dict[str, type] = {
+    "initialized": bool,
+    "sealed": bool,
+    "standby": bool,
+    "version": str,
+}
+_HEALTH_MAX_BYTES = 64 * 1024
 _RENEW_AT_FRACTION_OF_TTL = 2 / 3
 _AUTH_NAMES = {"tokenSecretRef": "token", "appRole": "approle", "kubernetes": "kubernetes"}
 _UNAVAILABLE_REASONS = {
@@ -123,6 +164,10 @@ class _StatusAdapter(hvac.adapters.JSONAdapter):  # type: ignore[misc]  # hvac i
         return response
 
 
+class _NotVault(Exception):
+    """The health check's answer is not Vault's; the message says what it was, never its body."""
+
+
 def _http_error(status: int, subject: str, phase: Phase) -> ProviderError:
     if status in (401, 403):
         hint = ": no capability under the mount, or no such mount" if phase == "check" else ""
@@ -157,11 +202,45 @@ def _transport_error(exc: requests.RequestException, subject: str) -> Unavailabl
 def _translate(exc: Exception, subject: str, phase: Phase) -> ProviderError:
     if isinstance(exc, _HTTPStatus):
         return _http_error(exc.status, subject, phase)
+    if isinstance(exc, EgressDenied):
+        return Unavailable(f"{subject}: refused by the egress policy: {exc}")
+    if isinstance(exc, (ServerMoved, _NotVault)):
+        return Unavailable(f"{subject}: {exc}")
     if isinstance(exc, requests.RequestException):
         return _transport_error(exc, subject)
     # Anything else (an unexpected response shape inside hvac, say) is named
     # by type only: its text could quote the response.
     return Unavailable(f"{subject}: unexpected {type(exc).__name__}")
+
+
+def _check_health(session: GuardedSession, server: str, timeout: float) -> None:
+    """Raise `_NotVault` unless an unauthenticated `sys/health` answers as Vault does.
+
+    The session, not hvac's adapter: hvac would add the store's token.
+    """
+    with session.get(
+        f"{server.rstrip('/')}/v1/sys/health",
+        params=_HEALTH_QUERY,
+        headers={"X-Vault-Request": "true"},
+        timeout=timeout,
+        allow_redirects=False,
+        stream=True,  # read a bounded prefix: whoever answers chooses the body's size
+    ) as response:
+        if response.status_code != 200:
+            raise _NotVault(f"answered HTTP {response.status_code}")
+        raw = b""
+        for chunk in response.iter_content(8192):
+            raw += chunk
+            if len(raw) > _HEALTH_MAX_BYTES:
+                raise _NotVault("answered with an oversized body")
+    try:
+        body = json.loads(raw)
+    except ValueError:
+        raise _NotVault("answered with a body that is not JSON") from None
+    if not isinstance(body, dict) or any(
+        not isinstance(body.get(name), kind) for name, kind in _HEALTH_FIELDS.items()
+    ):
+        raise _NotVault("answered JSON without Vault's health fields")
 
 
 def _body(response: Any) -> dict[str, Any]:
@@ -223,6 +302,8 @@ class VaultProvider:
         self._clock = clock
         self._lock = asyncio.Lock()
         self._client: Any = None
+        self._session: GuardedSession | None = None
+        self._trusted = False  # the server answered as Vault (see the module docstring)
         self._ca_file: str | None = None
         self._logged_in = False
         self._renew_at: float | None = None
@@ -308,8 +389,31 @@ class VaultProvider:
             return await asyncio.to_thread(fn)
         except Exception as exc:  # translated below; hvac/requests text may quote bodies
             error = _translate(exc, subject, phase)
+            moved = isinstance(exc, (ServerMoved, EgressDenied))
+        if moved:  # the trusted address is gone: whatever answers now must prove itself
+            raise self._distrust(error) from None
         _log.debug("vault request failed: %s", error)
         raise error from None
+
+    async def _check_server(self) -> None:
+        """Trust the server once it answered as Vault; until then, one message for all."""
+        assert self._session is not None
+        try:
+            await asyncio.to_thread(_check_health, self._session, self._spec.server, self._timeout)
+        except Exception as exc:  # the cause is for the operator's log only
+            error = _translate(exc, f"{self._subject()} health check", "check")
+        else:
+            self._trusted = True
+            return
+        raise self._distrust(error) from None
+
+    def _distrust(self, cause: ProviderError) -> Unavailable:
+        """Forget the server's address and trust; log `cause`; the tenant's message."""
+        self._trusted = False
+        if self._session is not None:
+            self._session.forget_addresses()
+        _log.warning("store server not trusted as Vault: %s", cause)
+        return Unavailable(NOT_VAULT)
 
     def _subject(self, ref: ValueRef | None = None) -> str:
         """Where a request went, for messages: request coordinates only."""
@@ -335,6 +439,8 @@ class VaultProvider:
                 raise RuntimeError("vault provider used after close()")
             if self._client is None:
                 self._client = await self._connect()
+            if not self._trusted:
+                await self._check_server()
             if self._needs_login():
                 await self._login(self._client)
             return self._client
@@ -352,6 +458,7 @@ class VaultProvider:
         if self._spec.ca_provider is not None and self._ca_file is None:
             self._ca_file = await self._write_ca(self._spec.ca_provider)
         verify: bool | str = self._ca_file or True
+        self._session = GuardedSession(self._ctx.egress, verify=verify)
         return hvac.Client(
             url=self._spec.server,
             token=token,
@@ -361,6 +468,7 @@ class VaultProvider:
             allow_redirects=False,
             namespace=self._spec.namespace,
             adapter=_StatusAdapter,
+            session=self._session,
         )
 
     async def _write_ca(self, ca: CAProvider) -> str:

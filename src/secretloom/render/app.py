@@ -44,7 +44,10 @@ def manifests(app_dir: Path) -> list[Path]:
 def discover(app_dir: Path) -> bool:
     if (app_dir / ".sops.yaml").is_file():
         return True
+    root = app_dir.resolve()
     for path in manifests(app_dir):
+        if not path.resolve().is_relative_to(root):
+            continue  # a link out of the app: never read, not even one bit of it
         data = path.read_bytes()
         if is_sops_file(data, path) or refs.might_contain(data.decode("utf-8", "replace")):
             return True

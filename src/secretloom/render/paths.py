@@ -3,7 +3,9 @@
 Argo CD CVE-2022-24348 and helm-secrets #496 were values files read from
 outside the app through `..` or absolute paths (or symlinks). Every path a
 user names goes through `confine`: it must be relative, must not contain `..`,
-and must still be inside the app directory after resolving symlinks.
+and must still be inside the app directory after resolving symlinks. Links
+that helm and kustomize follow on their own are checked by `links`, before
+either runs.
 """
 
 from __future__ import annotations

@@ -1,15 +1,18 @@
 """The render itself: app directory in, multi-document YAML out.
 
 Order of work, and why:
-1. Nothing is printed until everything resolved: a missing reference must
+1. Before any file of the app is read, by us or by helm and kustomize, every
+   symlink in it is checked (`links.check`): the tools follow links, so a
+   link out of the app would render the sidecar's files (CVE-2022-24348).
+2. Nothing is printed until everything resolved: a missing reference must
    fail the whole render (Argo CD then keeps the last good manifests) rather
    than ship a half-rendered Secret.
-2. Helm: every values file is resolved *before* helm runs (templates may
+3. Helm: every values file is resolved *before* helm runs (templates may
    transform values, e.g. `b64enc`), and the rendered output is resolved
    again for references written in templates. SOPS values files
    (`secrets://…`) are decrypted in memory and handed to helm as JSON in the
    private temp dir, so their types survive exactly.
-3. Plain manifests: SOPS-encrypted manifests are decrypted (and emitted as
+4. Plain manifests: SOPS-encrypted manifests are decrypted (and emitted as
    JSON documents, type-exact); all others are substituted in place.
 """
 
@@ -22,7 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from secretloom.render import app, argocd, paths, runner, stores, substitute
+from secretloom.providers.egress import EgressPolicy
+from secretloom.render import app, argocd, links, paths, runner, stores, substitute
 from secretloom.render.backends import Context, Resolver
 from secretloom.render.errors import RenderError
 from secretloom.render.tempdir import PrivateDir, private_dir
@@ -39,6 +43,7 @@ class Options:
     allowed_env: frozenset[str] = frozenset()
     allowed_namespaces: frozenset[str] | None = None  # None: the app's namespace only
     stores_file: Path | None = None
+    store_servers: EgressPolicy = field(default_factory=EgressPolicy)  # --store-servers
     kubeconfig: Path | None = None
     in_cluster: bool = False
     helm: str = "helm"
@@ -46,6 +51,7 @@ class Options:
 
 
 async def render(options: Options) -> str:
+    links.check(options.app_dir, source_path=options.env.get(links.SOURCE_PATH_VARIABLE))
     settings = argocd.from_env(options.env)
     kind = app.detect(options.app_dir)
     redact = runner.Redactor()
@@ -64,9 +70,9 @@ async def _context(options: Options, settings: argocd.AppSettings) -> AsyncItera
     kube = _kube_client(options)
     store_set = None
     if options.stores_file is not None:
-        store_set = stores.from_file(options.stores_file, options.env)
+        store_set = stores.from_file(options.stores_file, options.env, egress=options.store_servers)
     elif kube is not None:
-        store_set = stores.from_cluster(kube, settings.namespace)
+        store_set = stores.from_cluster(kube, settings.namespace, egress=options.store_servers)
     try:
         yield Context(
             app_dir=options.app_dir,

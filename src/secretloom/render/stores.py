@@ -16,8 +16,12 @@ specs, and names the local sources of the credentials those specs refer to:
 With a kubeconfig (`--kubeconfig` or `--in-cluster`), stores are the
 SecretStores (secretloom.io/v1alpha1) of the application's namespace, and
 their credential references read Secrets of that namespace: the same pinning
-the controller applies. Either way providers are built through the provider
-registry, never by name here, and every client is closed after the render.
+the controller applies, and the same refusal of `kubernetes.io/service-account-token`
+Secrets as credentials (their token is an API credential; the store's author
+chooses where it would be sent). Either way providers are built through the
+provider registry, never by name here, every client is closed after the
+render, and every provider gets the operator's egress policy
+(`--store-servers`, `SECRETLOOM_STORE_SERVERS`).
 """
 
 from __future__ import annotations
@@ -32,8 +36,10 @@ import yaml
 
 from secretloom.api.secretsync import GROUP, VERSION
 from secretloom.providers import registry as provider_registry
+from secretloom.providers.egress import EgressPolicy
 from secretloom.providers.protocol import Provider, ProviderContext, ProviderError
 from secretloom.render.errors import RenderError
+from secretloom.runtime.tokens import SERVICE_ACCOUNT_TOKEN_TYPE as SERVICE_ACCOUNT_TOKEN
 
 DEFAULT_STORE = "default"
 ReadKey = Callable[[str, str], Awaitable[bytes]]
@@ -74,7 +80,7 @@ class Stores:
                 await task.result()[0].close()
 
 
-def from_file(path: Path, env: Mapping[str, str]) -> Stores:
+def from_file(path: Path, env: Mapping[str, str], *, egress: EgressPolicy) -> Stores:
     try:
         config = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except (OSError, yaml.YAMLError):
@@ -105,11 +111,12 @@ def from_file(path: Path, env: Mapping[str, str]) -> Stores:
         namespace=env.get("ARGOCD_APP_NAMESPACE", "default"),
         read_secret_key=reader("secrets"),
         read_configmap_key=reader("configMaps"),
+        egress=egress,
     )
     return Stores(spec, ctx)
 
 
-def from_cluster(kube: Any, namespace: str) -> Stores:
+def from_cluster(kube: Any, namespace: str, *, egress: EgressPolicy) -> Stores:
     """Stores from the SecretStores of `namespace`; `kube` is a lightkube AsyncClient."""
     from lightkube.core.exceptions import ApiError
     from lightkube.generic_resource import create_namespaced_resource
@@ -138,6 +145,11 @@ def from_cluster(kube: Any, namespace: str) -> Stores:
                 raise RenderError(
                     f"{resource.__name__} {namespace}/{name}: {err.status.code}"
                 ) from None
+            if obj.type == SERVICE_ACCOUNT_TOKEN:
+                raise RenderError(
+                    f"Secret {namespace}/{name} is a {SERVICE_ACCOUNT_TOKEN} Secret; "
+                    "ServiceAccount tokens are never sent to a store"
+                )
             data = obj.data or {}
             if key not in data:
                 raise RenderError(f"{resource.__name__} {namespace}/{name}: no key {key!r}")
@@ -149,5 +161,6 @@ def from_cluster(kube: Any, namespace: str) -> Stores:
         namespace=namespace,
         read_secret_key=reader(Secret, binary=True),
         read_configmap_key=reader(ConfigMap, binary=False),
+        egress=egress,
     )
     return Stores(spec, ctx)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import ssl
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
@@ -25,8 +26,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx2 as httpx
-from lightkube.config.client_adapter import ConnectionParams
+from lightkube.config.client_adapter import ConnectionParams, verify_cluster
 from lightkube.config.kubeconfig import KubeConfig
+from lightkube.config.models import User
 
 Obj = dict[str, Any]
 APPLY_PATCH = "application/apply-patch+yaml"
@@ -88,6 +90,12 @@ EVENTS = Resource("events.k8s.io", "v1", "events")
 LEASES = Resource("coordination.k8s.io", "v1", "leases")
 SERVICE_ACCOUNTS = Resource("", "v1", "serviceaccounts")
 CRDS = Resource("apiextensions.k8s.io", "v1", "customresourcedefinitions", namespaced=False)
+ADMISSION_POLICIES = Resource(
+    "admissionregistration.k8s.io", "v1", "validatingadmissionpolicies", namespaced=False
+)
+ADMISSION_POLICY_BINDINGS = Resource(
+    "admissionregistration.k8s.io", "v1", "validatingadmissionpolicybindings", namespaced=False
+)
 
 
 class TokenBucket:
@@ -115,11 +123,27 @@ class TokenBucket:
                 self._tokens -= 1
 
 
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """The API server without any identity: where to present someone else's token."""
+
+    server: str
+    verify: ssl.SSLContext  # the cluster's CA, and no client certificate
+
+
 class KubeClient:
     """Async raw-JSON client for one API server identity."""
 
-    def __init__(self, http: httpx.AsyncClient, *, qps: float = 50.0, burst: int = 100) -> None:
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        *,
+        endpoint: Endpoint,
+        qps: float = 50.0,
+        burst: int = 100,
+    ) -> None:
         self._http = http
+        self._endpoint = endpoint
         self._limiter = TokenBucket(qps, burst)
 
     @classmethod
@@ -135,7 +159,9 @@ class KubeClient:
         # Large enough for a worker pool plus watches; HTTP/1.1 needs one connection each.
         params_dict = {"limits": httpx.Limits(max_connections=200, max_keepalive_connections=50)}
         http = httpx.AsyncClient(**{**params.httpx_params(single), **params_dict})
-        return cls(http, qps=qps, burst=burst)
+        anonymous = verify_cluster(single.cluster, User(), single.abs_file, trust_env=False)
+        endpoint = Endpoint(single.cluster.server, anonymous)
+        return cls(http, endpoint=endpoint, qps=qps, burst=burst)
 
     async def close(self) -> None:
         await self._http.aclose()
@@ -171,6 +197,37 @@ class KubeClient:
 
     async def get(self, path: str) -> Obj:
         return await self.request("GET", path)
+
+    async def accepts_token(self, token: str) -> bool:
+        """Whether the API server authenticates `token`: a SelfSubjectReview made as it.
+
+        Sent on its own connection, without this client's credentials: a client
+        certificate would authenticate the request before the token is looked
+        at. A token the server does not accept is a 401 whatever the path (the
+        authentication filter runs first, and a rejected bearer token never
+        falls back to anonymous), so any other answer means it was accepted;
+        429 and 5xx prove nothing and raise. Needs no RBAC: every authenticated
+        user may create a SelfSubjectReview.
+        """
+        await self._limiter.acquire()
+        body = {"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"}
+        try:
+            async with httpx.AsyncClient(
+                base_url=self._endpoint.server,
+                verify=self._endpoint.verify,
+                trust_env=False,
+                timeout=httpx.Timeout(30.0),
+            ) as bare:
+                response = await bare.post(
+                    "/apis/authentication.k8s.io/v1/selfsubjectreviews",
+                    json=body,
+                    headers={"Authorization": f"Bearer {token}"},
+                )
+        except httpx.TransportError as err:
+            raise Unreachable(err) from None
+        if response.status_code == 429 or response.status_code >= 500:
+            raise _error(response.status_code, response.content)
+        return response.status_code != 401
 
     async def create(self, path: str, body: Obj) -> Obj:
         return await self.request("POST", path, body=body)

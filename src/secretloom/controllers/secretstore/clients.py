@@ -26,9 +26,11 @@ from typing import TypeVar
 
 from secretloom.controllers.secretstore.context import store_context
 from secretloom.controllers.secretstore.lookup import StoreHandle, StoreKey
+from secretloom.providers.egress import EgressPolicy
 from secretloom.providers.protocol import Provider, Unauthorized
 from secretloom.providers.registry import Registry
 from secretloom.runtime.kube import KubeClient
+from secretloom.runtime.tokens import TokenPolicy
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -43,9 +45,18 @@ class _Entry:
 
 
 class Clients:
-    def __init__(self, client: KubeClient, registry: Registry) -> None:
+    def __init__(
+        self,
+        client: KubeClient,
+        registry: Registry,
+        *,
+        tokens: TokenPolicy,
+        egress: EgressPolicy,
+    ) -> None:
         self._client = client
         self._registry = registry
+        self._tokens = tokens
+        self._egress = egress
         self._entries: dict[StoreKey, _Entry] = {}
         self.created = 0  # for tests and debugging: how many clients were built
 
@@ -56,7 +67,12 @@ class Clients:
         if entry is None or _supersedes(handle.fingerprint, entry.fingerprint):
             if entry is not None:
                 await self._retire(handle.key, entry)
-            ctx = store_context(self._client, handle.credentials_namespace)
+            ctx = store_context(
+                self._client,
+                handle.credentials_namespace,
+                tokens=self._tokens,
+                egress=self._egress,
+            )
             entry = _Entry(
                 handle.fingerprint, self._registry.create(handle.provider, handle.spec, ctx)
             )

@@ -11,6 +11,18 @@ cache: a pooled client reads them once, when it is created (and again after
 an `Unauthorized` evicts it), and a ClusterSecretStore's credential
 namespace need not be one the controller watches.
 
+What the operator decided travels with the readers: the token policy
+(`runtime/tokens.py`: allowed audiences, an optional ServiceAccount label,
+and the check that a minted token is useless against the API server) and the
+egress policy every provider must honour (`providers/egress.py`).
+
+A Secret of type `kubernetes.io/service-account-token` is never read as a
+credential: its token is an API server credential of that ServiceAccount, so
+naming it in `tokenSecretRef` would have the controller send it to the
+store's server, which the store's author chooses (the "never treat
+ServiceAccount-token Secrets as data" rule of External Secrets'
+CVE-2026-42876 class).
+
 Every failure is a provider error whose message names the object and the
 namespace, never a value: a missing Secret or key is `InvalidConfig` (the
 store cannot work until someone fixes it; never `NotFound`, which would read
@@ -22,6 +34,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from secretloom.providers.egress import EgressPolicy
 from secretloom.providers.kubernetes import key_of
 from secretloom.providers.protocol import (
     InvalidConfig,
@@ -31,9 +44,12 @@ from secretloom.providers.protocol import (
 )
 from secretloom.runtime.kube import SECRETS as _SECRETS
 from secretloom.runtime.kube import ApiError, KubeClient, Obj, Resource
-from secretloom.runtime.tokens import request_token
+from secretloom.runtime.tokens import SERVICE_ACCOUNT_TOKEN_TYPE as SERVICE_ACCOUNT_TOKEN
+from secretloom.runtime.tokens import TokenPolicy, TokenRefused, request_token
 
 CONFIGMAPS = Resource("", "v1", "configmaps")
+DEFAULT_TOKENS = TokenPolicy()
+UNRESTRICTED = EgressPolicy()
 
 
 def kube_error(err: ApiError, what: str, namespace: str) -> ProviderError:
@@ -49,7 +65,13 @@ def kube_error(err: ApiError, what: str, namespace: str) -> ProviderError:
     return Unavailable(f"reading {what} in namespace {namespace!r} failed ({status})")
 
 
-def store_context(client: KubeClient, namespace: str) -> ProviderContext:
+def store_context(
+    client: KubeClient,
+    namespace: str,
+    *,
+    tokens: TokenPolicy = DEFAULT_TOKENS,
+    egress: EgressPolicy = UNRESTRICTED,
+) -> ProviderContext:
     """Readers and a token requester for credentials in `namespace` only."""
 
     async def fetch(resource: Resource, kind: str, name: str) -> Obj | None:
@@ -62,6 +84,11 @@ def store_context(client: KubeClient, namespace: str) -> ProviderContext:
 
     async def read_secret_key(name: str, key: str) -> bytes:
         obj = await fetch(_SECRETS, "Secret", name)
+        if obj is not None and obj.get("type") == SERVICE_ACCOUNT_TOKEN:
+            raise InvalidConfig(
+                f"Secret {name!r} in namespace {namespace!r} is a {SERVICE_ACCOUNT_TOKEN} "
+                "Secret; ServiceAccount tokens are never sent to a store"
+            )
         return key_of(obj, "Secret", name, key, missing=InvalidConfig, namespace=namespace)
 
     async def read_configmap_key(name: str, key: str) -> bytes:
@@ -70,7 +97,9 @@ def store_context(client: KubeClient, namespace: str) -> ProviderContext:
 
     async def token(name: str, audiences: Sequence[str]) -> str:
         try:
-            return await request_token(client, namespace, name, audiences)
+            return await request_token(client, namespace, name, audiences, policy=tokens)
+        except TokenRefused as refused:
+            error: ProviderError = InvalidConfig(str(refused))
         except ApiError as err:
             error = kube_error(err, f"ServiceAccount {name!r} (token request)", namespace)
         raise error from None
@@ -80,4 +109,5 @@ def store_context(client: KubeClient, namespace: str) -> ProviderContext:
         read_secret_key=read_secret_key,
         read_configmap_key=read_configmap_key,
         request_token=token,
+        egress=egress,
     )

@@ -17,6 +17,19 @@ Rules:
 - Nothing is written when the target already holds every desired value and no
   owned key needs removing: zero writes at rest.
 - Values stay base64 as on the wire, copied from source to target untouched.
+- Some targets are never written (reason on Ready): a `kubernetes.io/service-account-token`
+  Secret (a copied or forged token must not become an API credential), and, for
+  `creationPolicy: Owner`, an existing Secret this SecretSync did not create, unless
+  `adopt: true` says to take it (AdoptionRequired): an ownerReference hands the
+  Secret to the garbage collector, which a tenant must not be able to do to a
+  Secret it could not delete.
+- After a 409, `after_conflict` decides key by key: take back (drift of a key
+  this SecretSync synced before, held by a writer that is not a SecretSync),
+  take over (`force`, from a SecretSync this one outranks, or from any writer
+  when the operator allows it), or yield (Conflict). Who is a SecretSync comes
+  from the SecretSync index, never from a field manager's name, which any
+  writer can choose. Two forcing SecretSyncs resolve by age: the older keeps
+  the key, so they never flap.
 """
 
 from __future__ import annotations
@@ -30,6 +43,7 @@ from secretloom.runtime.kube import Obj
 
 CONDITION_TYPES = ("Ready", "Conflict", "Contested", "SourceMissing", "TargetMissing")
 PROVIDER_CONDITION = "ProviderError"  # only on SecretSyncs that read stores
+SERVICE_ACCOUNT_TOKEN = "kubernetes.io/service-account-token"  # noqa: S105 (a Secret type)
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +118,13 @@ def plan(observed: Observed) -> Plan:
     current: Mapping[str, str] = (observed.target or {}).get("data") or {}
     if observed.target is None and not target.create_if_missing:
         return Plan({}, None, frozenset(), _key_status(observed, {}), target_missing=True)
+    refusal = target_refusal(observed)
+    if refusal is not None:
+        keys = [
+            api.KeyStatus(key=e.key, source=e.source, state="Error", message=refusal.message)
+            for e in observed.resolved
+        ]
+        return Plan({}, None, frozenset(), keys, [refusal])
 
     desired: dict[str, str] = {}
     drift: set[str] = set()
@@ -127,7 +148,7 @@ def plan(observed: Observed) -> Plan:
             drift.add(entry.key)
 
     owner = target.creation_policy == "Owner"
-    needs_owner_ref = owner and not _has_owner_ref(observed)
+    needs_owner_ref = owner and not has_owner_ref(observed)
     write = (
         observed.target is None or differs(current, desired, observed.previous) or needs_owner_ref
     )
@@ -135,6 +156,103 @@ def plan(observed: Observed) -> Plan:
         write = False  # never create an empty shell just to hold nothing
     body = target_body(observed, desired, owned=owner) if write else None
     return Plan(desired, body, frozenset(drift), _key_status(observed, desired), problems)
+
+
+def target_refusal(observed: Observed) -> Resolved | None:
+    """Why the existing target must not be written at all, or None."""
+    target, spec = observed.target, observed.spec.target
+    if target is None:
+        return None
+    label = f"secret/{spec.name}"
+    if target.get("type") == SERVICE_ACCOUNT_TOKEN:
+        return Resolved(
+            "",
+            label,
+            reason="TargetNotAllowed",
+            message=(
+                f"Secret {spec.name!r} is of type {SERVICE_ACCOUNT_TOKEN}; "
+                "secretloom never writes ServiceAccount token Secrets"
+            ),
+        )
+    if spec.creation_policy == "Owner" and not spec.adopt and not has_owner_ref(observed):
+        return Resolved(
+            "",
+            label,
+            reason="AdoptionRequired",
+            message=(
+                f"Secret {spec.name!r} already exists and was not created by this SecretSync; "
+                "set spec.target.adopt: true to take ownership of it, or use "
+                "creationPolicy: Merge to contribute keys only"
+            ),
+        )
+    return None
+
+
+@dataclass(frozen=True, order=True)
+class Rank:
+    """Seniority among SecretSyncs: older first, then by name (creation times tie)."""
+
+    created: str  # RFC 3339, which sorts in time order
+    namespace: str
+    name: str
+
+
+@dataclass(frozen=True)
+class Claim:
+    """What a SecretSync holding (or wanting) a contested key asserts."""
+
+    rank: Rank
+    force: bool
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """What to do with each key a 409 named."""
+
+    retake: frozenset[str]  # drift: synced before, taken by a writer that is not a SecretSync
+    take_over: frozenset[str]  # forced, and this SecretSync may
+    yielded: dict[str, str]  # key (or field path) -> the manager keeping it
+
+    @property
+    def forced(self) -> frozenset[str]:
+        return self.retake | self.take_over
+
+
+def after_conflict(
+    owners: Mapping[str, str],
+    *,
+    ours: Claim,
+    synced_before: set[str],
+    holders: Mapping[str, Claim | None],
+    force_foreign: bool,
+) -> Resolution:
+    """Key by key, after a 409: take back, take over, or yield.
+
+    `owners` maps each contested key (or, for a whole field, its path) to the
+    field manager holding it; `holders` maps a manager to the SecretSync it is
+    (None, or absent: not a SecretSync, whatever its name).
+    """
+    retake: set[str] = set()
+    take_over: set[str] = set()
+    yielded: dict[str, str] = {}
+    for key, manager in owners.items():
+        holder = holders.get(manager)
+        if key.startswith("."):
+            yielded[key] = manager  # a whole field (e.g. `.data`): never ours to take
+        elif holder is None and key in synced_before:
+            retake.add(key)
+        elif ours.force and _outranks(ours, holder, force_foreign=force_foreign):
+            take_over.add(key)
+        else:
+            yielded[key] = manager
+    return Resolution(frozenset(retake), frozenset(take_over), yielded)
+
+
+def _outranks(ours: Claim, holder: Claim | None, *, force_foreign: bool) -> bool:
+    """May a forcing SecretSync take a key from `holder` (None: not a SecretSync)?"""
+    if holder is None:
+        return force_foreign
+    return not holder.force or ours.rank < holder.rank
 
 
 def owned_keys(previous: Mapping[str, api.KeyStatus]) -> set[str]:
@@ -156,7 +274,7 @@ def differs(
     return any(k not in desired and k in current for k in owned_keys(previous))
 
 
-def _has_owner_ref(observed: Observed) -> bool:
+def has_owner_ref(observed: Observed) -> bool:
     refs = ((observed.target or {}).get("metadata") or {}).get("ownerReferences") or []
     return any(ref.get("uid") == observed.uid for ref in refs)
 
@@ -238,7 +356,9 @@ def conditions(
         for k, m in sorted(conflicting.items())
     )
     if conflict_msg:
-        conflict_msg += " (set spec.target.force: true to take it over)"
+        conflict_msg += (
+            " (spec.target.force: true takes keys over from younger or non-forcing SecretSyncs)"
+        )
     result = [
         cond("Conflict", bool(conflicting), "OwnedByAnotherManager", conflict_msg),
         cond(

@@ -5,15 +5,20 @@ sources and its target from the caches, asks `plan` what the target should
 hold and writes only the difference, with server-side apply under the
 SecretSync's own field manager.
 
-Conflicts are reported, never fought. The first apply is never forced (unless
-`spec.target.force`): a 409 names the other manager of each contested key.
-A key this SecretSync synced before and another writer has since taken is
-drift: it is taken back with a forced apply, at most as often as the
-`DriftTracker` allows, with a `DriftCorrected` Event. A key it never owned is a
-conflict: it is left alone, reported in the `Conflict` condition and an Event.
+Conflicts are reported, never fought. The first apply is never forced: a 409
+names the other manager of each contested key, and `plan.after_conflict`
+decides key by key, with the SecretSync index saying which managers are
+SecretSyncs. A key this SecretSync synced before and a writer that is not a
+SecretSync has since taken is drift: it is taken back with a forced apply, at
+most as often as the `DriftTracker` allows, with a `DriftCorrected` Event.
+`force` takes keys over from SecretSyncs it outranks (and from other writers
+only when the operator allows it). Any other contested key is a conflict: left
+alone, reported in the `Conflict` condition and an Event.
 
 Deletion goes through a finalizer, which releases exactly this SecretSync's
-keys (deletionPolicy Delete) or leaves them (Retain). Finalizers and status
+keys (deletionPolicy Delete) or leaves them (Retain). An owned Secret that
+still holds other managers' keys is not handed to the garbage collector: only
+this SecretSync's keys and ownerReference are removed. Finalizers and status
 are written by the controller's own field manager, never the per-sync one.
 
 Store entries are polled only when `refresh` says so; between polls the last
@@ -45,11 +50,10 @@ from secretloom.controllers.secretsync.drift import DriftTracker
 from secretloom.controllers.secretsync.naming import (
     CONTROLLER_MANAGER,
     FINALIZER,
-    PREFIX,
     field_manager,
 )
 from secretloom.controllers.secretsync.reads import NO_READS, StoreReads, assemble, resume
-from secretloom.controllers.secretsync.resources import SYNCS
+from secretloom.controllers.secretsync.resources import FIELD_MANAGERS, SYNCS
 from secretloom.controllers.secretsync.sources import Sources
 from secretloom.controllers.secretsync.versions import VersionLedger
 from secretloom.controllers.status import unchanged, write_status
@@ -129,8 +133,11 @@ class SecretSyncReconciler:
         drift: DriftTracker | None = None,
         policy: refresh.RefreshPolicy | None = None,
         clock: Callable[[], float] = time.monotonic,  # for tests
+        *,
+        force_foreign: bool = False,
     ) -> None:
         self._client = client
+        self._force_foreign = force_foreign
         self._syncs = syncs
         self._secrets = secrets
         self._events = events
@@ -328,23 +335,24 @@ class SecretSyncReconciler:
         target = observed.spec.target
         path = SECRETS.path(observed.namespace, target.name)
         try:
-            await self._client.apply(path, planned.apply, field_manager=manager, force=target.force)
+            await self._client.apply(path, planned.apply, field_manager=manager)
             return self._written(key, Outcome("written", corrected=planned.drift_keys))
         except ApiError as err:
             if err.status != 409:
                 raise
             owners = conflicts_of(err)
-        synced_before = {k for k, s in observed.previous.items() if s.state == "Synced"}
-        # A key another SecretSync took with `force: true` is a deliberate takeover,
-        # not drift: yield it (Conflict) instead of taking it back, or two syncs would flap.
-        ours = frozenset(
-            k for k, m in owners.items() if k in synced_before and not m.startswith(f"{PREFIX}/")
+        resolution = planning.after_conflict(
+            owners,
+            ours=self._claim(observed.namespace, self._syncs.get(key)),
+            synced_before={k for k, s in observed.previous.items() if s.state == "Synced"},
+            holders={m: self._holder(observed.namespace, m) for m in set(owners.values())},
+            force_foreign=self._force_foreign,
         )
-        foreign = {k: m for k, m in owners.items() if k not in ours}
-        if ours and (wait := self._drift.wait(key)) > 0:
+        foreign = resolution.yielded
+        if resolution.retake and (wait := self._drift.wait(key)) > 0:
             log.info(
                 "drift correction backing off",
-                extra={"sync": "/".join(key), "keys": sorted(ours), "wait": wait},
+                extra={"sync": "/".join(key), "keys": sorted(resolution.retake), "wait": wait},
             )
             return Outcome("backoff", conflicting=foreign)
         data = {k: v for k, v in planned.desired.items() if k not in foreign}
@@ -353,16 +361,38 @@ class SecretSyncReconciler:
         if whole_field or not planning.differs(current, data, observed.previous):
             return Outcome("conflict", conflicting=foreign)
         body = planning.target_body(observed, data, owned=target.creation_policy == "Owner")
-        await self._client.apply(path, body, field_manager=manager, force=bool(ours))
+        await self._client.apply(path, body, field_manager=manager, force=bool(resolution.forced))
+        if resolution.take_over:
+            log.info(
+                "took over keys (spec.target.force)",
+                extra={
+                    "sync": "/".join(key),
+                    "keys": sorted(resolution.take_over),
+                    "from": sorted({owners[k] for k in resolution.take_over}),
+                },
+            )
         return self._written(
             key,
             Outcome(
                 "conflict" if foreign else "written",
                 conflicting=foreign,
-                corrected=ours | planned.drift_keys,
-                writers=tuple(sorted({owners.get(k, "unknown") for k in ours})),
+                corrected=resolution.retake | planned.drift_keys,
+                writers=tuple(sorted({owners[k] for k in resolution.retake})),
             ),
         )
+
+    def _holder(self, namespace: str, manager: str) -> planning.Claim | None:
+        """The SecretSync writing as `manager`, by the index; None for any other writer."""
+        for key in self._syncs.by_index(FIELD_MANAGERS, manager, namespace):
+            return self._claim(namespace, self._syncs.get(key))
+        return None
+
+    @staticmethod
+    def _claim(namespace: str, obj: Obj | None) -> planning.Claim:
+        meta = (obj or {}).get("metadata") or {}
+        target = ((obj or {}).get("spec") or {}).get("target") or {}
+        rank = planning.Rank(meta.get("creationTimestamp") or "", namespace, meta.get("name") or "")
+        return planning.Claim(rank, force=bool(target.get("force")))
 
     def _written(self, key: Key, outcome: Outcome) -> Outcome:
         metrics.TARGET_WRITES.inc()
@@ -448,27 +478,58 @@ class SecretSyncReconciler:
         """On deletion: drop this SecretSync's keys (Delete) or keep them (Retain)."""
         meta = obj["metadata"]
         namespace, name = meta["namespace"], meta["name"]
+        manager = field_manager(namespace, name)
         owner = spec.target.creation_policy == "Owner"
         retain = spec.target.deletion_policy == "Retain"
         if not owner and retain:
             return  # keys stay, ownership record stays: nothing to do
-        if owner and not retain:
-            return  # the garbage collector deletes the whole Secret
-        target = await self._secrets.get_with_data(namespace, spec.target.name)
-        if target is None:
+        target = await self._live_target(namespace, spec.target.name)
+        if target is None or target.get("type") == planning.SERVICE_ACCOUNT_TOKEN:
             return
         observed = planning.Observed(namespace, name, meta["uid"], 0, spec, [], target, {})
+        if owner and not retain:
+            collected = planning.has_owner_ref(observed)
+            if collected and not _other_managers_keys(target, manager):
+                return  # the garbage collector deletes the whole Secret: nobody else's keys
+            if collected:
+                log.info(
+                    "owned Secret holds other managers' keys: releasing ours, not deleting it",
+                    extra={"sync": f"{namespace}/{name}", "secret": spec.target.name},
+                )
         current = target.get("data") or {}
-        keep = {k: current[k] for k in (e.key for e in spec.data) if k in current} if owner else {}
-        # Owner+Retain: same keys, no ownerReference. Merge+Delete: no keys at all,
-        # so server-side apply removes exactly the ones this manager owned.
+        keep = (
+            {k: current[k] for k in (e.key for e in spec.data) if k in current}
+            if owner and retain
+            else {}
+        )
+        # Owner+Retain: same keys, no ownerReference. Delete: no keys at all, so
+        # server-side apply removes exactly the ones this manager owned (and its
+        # ownerReference, which it also owned).
         body = planning.target_body(observed, keep, owned=False)
         await self._client.apply(
-            SECRETS.path(namespace, spec.target.name),
-            body,
-            field_manager=field_manager(namespace, name),
+            SECRETS.path(namespace, spec.target.name), body, field_manager=manager
         )
         metrics.TARGET_WRITES.inc()
+
+    async def _live_target(self, namespace: str, name: str) -> Obj | None:
+        """The target as the API server has it, managedFields included (the cache drops them)."""
+        try:
+            return await self._client.get(SECRETS.path(namespace, name))
+        except ApiError as err:
+            if err.status == 404:
+                return None
+            raise
+
+
+def _other_managers_keys(secret: Obj, manager: str) -> set[str]:
+    """Data keys some field manager other than `manager` owns in `secret`."""
+    keys: set[str] = set()
+    for entry in secret["metadata"].get("managedFields") or []:
+        if entry.get("manager") == manager:
+            continue
+        data = (entry.get("fieldsV1") or {}).get("f:data") or {}
+        keys.update(k[2:] for k in data if k.startswith("f:"))
+    return keys
 
 
 def _status_of(obj: Obj) -> api.SecretSyncStatus:

@@ -1,8 +1,22 @@
-"""Where SecretSyncs live in the REST API."""
+"""Where SecretSyncs live in the REST API, and the cache index of their field managers.
+
+`FIELD_MANAGERS` answers "which SecretSync writes as this field manager?" for
+the conflict rules: a 409 names managers, and only a manager that belongs to
+an existing SecretSync counts as one. Any writer can call itself
+`secretloom/<namespace>/<name>`; a name proves nothing, the index does.
+"""
 
 from __future__ import annotations
 
 from secretloom.api import secretsync as api
-from secretloom.runtime.kube import Resource
+from secretloom.controllers.secretsync.naming import field_manager
+from secretloom.runtime.kube import Obj, Resource
 
 SYNCS = Resource(api.GROUP, api.VERSION, api.PLURAL)
+FIELD_MANAGERS = "field-manager"
+
+
+def manager_index(obj: Obj) -> list[str]:
+    """Index: the field manager a SecretSync writes its target keys as."""
+    meta = obj["metadata"]
+    return [field_manager(meta.get("namespace", ""), meta["name"])]

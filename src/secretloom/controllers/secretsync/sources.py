@@ -40,7 +40,7 @@ from secretloom.controllers.secretstore.clients import Clients
 from secretloom.controllers.secretstore.context import store_context
 from secretloom.controllers.secretstore.lookup import StoreHandle, StoreLookup, StoreProblem
 from secretloom.controllers.secretsync.naming import version_hash
-from secretloom.controllers.secretsync.plan import Resolved
+from secretloom.controllers.secretsync.plan import SERVICE_ACCOUNT_TOKEN, Resolved
 from secretloom.controllers.secretsync.reads import (
     DataFromRead,
     StoreReads,
@@ -49,7 +49,13 @@ from secretloom.controllers.secretsync.reads import (
     store_indexes,
 )
 from secretloom.providers.kubernetes import key_of
-from secretloom.providers.protocol import NotFound, Provider, ProviderError, ValueRef
+from secretloom.providers.protocol import (
+    InvalidConfig,
+    NotFound,
+    Provider,
+    ProviderError,
+    ValueRef,
+)
 from secretloom.providers.registry import Registry
 from secretloom.runtime import metrics
 from secretloom.runtime.kube import KubeClient
@@ -81,10 +87,17 @@ class _CachedSecrets:
         self._secrets = secrets
         self._namespace = namespace
         self.versions: dict[str, str] = {}
+        self.refused: set[str] = set()  # ServiceAccount token Secrets: never data
 
     async def read_secret_key(self, name: str, key: str) -> bytes:
         obj = await self._secrets.get_with_data(self._namespace, name)
         if obj is not None:
+            if obj.get("type") == SERVICE_ACCOUNT_TOKEN:
+                self.refused.add(name)
+                raise InvalidConfig(
+                    f"Secret {name!r} is of type {SERVICE_ACCOUNT_TOKEN}; "
+                    "secretloom never copies ServiceAccount tokens"
+                )
             meta = obj["metadata"]
             self.versions[name] = version_hash(meta["uid"], meta["resourceVersion"])
         return key_of(obj, "Secret", name, key)
@@ -146,6 +159,13 @@ class Sources:
         try:
             raw = await provider.get(ValueRef(name, source.key))
         except ProviderError as err:
+            if name in reader.refused:
+                return Resolved(
+                    entry.key,
+                    label,
+                    reason="InvalidReference",
+                    message=f"entry {entry.key!r}: {err}",
+                )
             return _failure(entry.key, label, err, "")
         return Resolved(entry.key, label, value=_b64(raw), version=reader.versions[name])
 
