@@ -90,6 +90,15 @@ async def test_namespaced_mode_runs_on_roles_only(
                 assert name in exposition, name
             assert "secretloom_leader 1.0" in exposition
             assert 'secretloom_secretsync_condition{status="True",type="Ready"} 2.0' in exposition
+            for ns in (ns_a, ns_b):
+                where = f'condition="Ready",name="sync",namespace="{ns}"'
+                assert f'secretloom_secretsync_status_condition{{{where},status="True"}} 1.0' in (
+                    exposition
+                )
+                assert f'secretloom_secretsync_status_condition{{{where},status="False"}} 0.0' in (
+                    exposition
+                )
+            assert f'namespace="{ns_other}"' not in exposition
         lines = [line for line in log.read_text().splitlines() if line.strip()]
         assert lines
         records = [json.loads(line) for line in lines]  # every line is one JSON object

@@ -62,15 +62,22 @@ SECRET_SYNC = CustomResource(
     short_names=("ssync",),
     printer_columns=(
         _READY_COLUMN,
-        {"name": "Target", "type": "string", "jsonPath": ".spec.target.name"},
-        {"name": "Keys", "type": "integer", "jsonPath": ".status.keyCount"},
         {
             "name": "Reason",
             "type": "string",
             "jsonPath": '.status.conditions[?(@.type=="Ready")].reason',
+        },
+        {"name": "Target", "type": "string", "jsonPath": ".spec.target.name"},
+        {"name": "Keys", "type": "integer", "jsonPath": ".status.keyCount"},
+        # Store syncs only: when store values were last read (empty for Secret sources).
+        {"name": "Refreshed", "type": "date", "jsonPath": ".status.lastRefreshTime"},
+        _AGE_COLUMN,
+        {
+            "name": "Message",
+            "type": "string",
+            "jsonPath": '.status.conditions[?(@.type=="Ready")].message',
             "priority": "1",
         },
-        _AGE_COLUMN,
     ),
 )
 
@@ -83,7 +90,6 @@ _REASON_COLUMN = {
     "name": "Reason",
     "type": "string",
     "jsonPath": '.status.conditions[?(@.type=="Ready")].reason',
-    "priority": "1",
 }
 
 

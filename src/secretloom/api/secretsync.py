@@ -23,7 +23,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import ConfigDict, Field, JsonValue, model_validator
+from pydantic import ConfigDict, Field, JsonValue, field_validator, model_validator
 
 from secretloom.api.base import Model
 from secretloom.api.conditions import Condition
@@ -33,17 +33,38 @@ VERSION = "v1alpha1"
 KIND = "SecretSync"
 PLURAL = "secretsyncs"
 
-SECRET_KEY_PATTERN = r"^[-._a-zA-Z0-9]+$"  # noqa: S105 (a pattern, not a password)
+# What the API server accepts as a Secret key: [-._a-zA-Z0-9]+, but never "." or
+# ".." and never a leading "..". Admission refuses the rest instead of the API
+# server refusing every apply of the target later, with no condition.
+SECRET_KEY_PATTERN = r"^\.?[-_a-zA-Z0-9][-._a-zA-Z0-9]*$"  # noqa: S105 (a pattern, not a password)
 DNS_SUBDOMAIN_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
 
 DNS_LABEL_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
-DURATION_PATTERN = r"^(0|([0-9]+(\.[0-9]+)?(ms|s|m|h))+)$"
+# At most four parts of five digits: the largest value stays far below Go's
+# duration limit (~2.5M hours), so CEL's duration() never overflows.
+DURATION_PATTERN = r"^(0|([0-9]{1,5}(\.[0-9]{1,5})?(ms|s|m|h)){1,4})$"
+MIN_REFRESH_SECONDS = 1.0
+MAX_REFRESH_SECONDS = 8760 * 3600.0  # one year
+REFRESH_RULES: list[JsonValue] = [
+    {
+        "rule": "self == '0' || (duration(self) >= duration('1s')"
+        " && duration(self) <= duration('8760h'))",
+        "message": 'refreshInterval must be "0" (never poll) or between 1s and 8760h',
+    }
+]
+PATH_RULES: list[JsonValue] = [
+    {
+        "rule": "!self.matches('(^|/)[.][.]?(/|$)')",
+        "message": "path must not contain '.' or '..' segments",
+    }
+]
 REFRESH_ANNOTATION = "secretloom.io/refresh-requested"
 
 SecretKey = Annotated[str, Field(min_length=1, max_length=253, pattern=SECRET_KEY_PATTERN)]
 ObjectName = Annotated[str, Field(min_length=1, max_length=253, pattern=DNS_SUBDOMAIN_PATTERN)]
 NamespaceName = Annotated[str, Field(min_length=1, max_length=63, pattern=DNS_LABEL_PATTERN)]
 
+_DOT_SEGMENT = re.compile(r"(^|/)\.\.?(/|$)")
 _DURATION_PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ms|s|m|h)")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 
@@ -55,6 +76,13 @@ def conditions_field(description: str) -> Any:
         description=description,
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
     )
+
+
+def _no_dot_segments(value: str | None) -> str | None:
+    # The HTTP stack would normalise them away and let a path escape its mount.
+    if value is not None and _DOT_SEGMENT.search(value):
+        raise ValueError("path must not contain '.' or '..' segments")
+    return value
 
 
 def duration_seconds(text: str) -> float:
@@ -167,12 +195,18 @@ class Source(Model):
     key: SecretKey | None = Field(default=None, description="Key in the source Secret.")
     store: StoreRef | None = Field(default=None, description="A SecretStore or ClusterSecretStore.")
     path: str | None = Field(
-        default=None, min_length=1, description="Path in the store (e.g. Vault: mount-relative)."
+        default=None,
+        min_length=1,
+        max_length=1024,
+        description="Path in the store (e.g. Vault: mount-relative).",
+        json_schema_extra={"x-kubernetes-validations": PATH_RULES},
     )
     property: str | None = Field(default=None, description="Property of the path's data.")
     version: int | None = Field(
         default=None, ge=1, description="Pinned version (Vault KV v2 only)."
     )
+
+    _path = field_validator("path")(_no_dot_segments)
 
 
 SOURCE_RULES: list[JsonValue] = [
@@ -201,7 +235,12 @@ class DataFromEntry(Model):
     """Every property of one store path, each written as a key of the target."""
 
     store: StoreRef = Field(description="A SecretStore or ClusterSecretStore.")
-    path: str = Field(min_length=1, description="Path in the store (e.g. Vault: mount-relative).")
+    path: str = Field(
+        min_length=1,
+        max_length=1024,
+        description="Path in the store (e.g. Vault: mount-relative).",
+        json_schema_extra={"x-kubernetes-validations": PATH_RULES},
+    )
     version: int | None = Field(
         default=None, ge=1, description="Pinned version (Vault KV v2 only)."
     )
@@ -211,6 +250,8 @@ class DataFromEntry(Model):
         pattern=r"^[-._a-zA-Z0-9]*$",
         description="Prepended to each property name to make the target key.",
     )
+
+    _path = field_validator("path")(_no_dot_segments)
 
     def describe(self) -> str:
         pinned = f"@{self.version}" if self.version is not None else ""
@@ -249,13 +290,23 @@ class SecretSyncSpec(Model):
     )
     refresh_interval: str = Field(
         default="1h",
+        max_length=32,
         pattern=DURATION_PATTERN,
+        json_schema_extra={"x-kubernetes-validations": REFRESH_RULES},
         description=(
             "How often store values are read again (Go duration, e.g. 1h, 15m, 30s; "
             '"0": only when the spec or the refresh annotation changes). Each refresh is '
             "jittered. Kubernetes sources are watched and never polled."
         ),
     )
+
+    @field_validator("refresh_interval")
+    @classmethod
+    def _bounded_refresh(cls, value: str) -> str:
+        seconds = duration_seconds(value)
+        if seconds and not MIN_REFRESH_SECONDS <= seconds <= MAX_REFRESH_SECONDS:
+            raise ValueError('refreshInterval must be "0" (never poll) or between 1s and 8760h')
+        return value
 
     @model_validator(mode="after")
     def _has_entries(self) -> SecretSyncSpec:

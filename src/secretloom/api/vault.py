@@ -46,9 +46,13 @@ AUTH_RULES: list[JsonValue] = [
 ]
 SPEC_RULES: list[JsonValue] = [
     {
+        "rule": "!self.server.matches('^[^:/?#]*://[^/?#]*@')",
+        "message": "server must not contain credentials (user:password@)",
+    },
+    {
         "rule": "!has(self.caProvider) || self.server.lowerAscii().startsWith('https://')",
         "message": "caProvider is set but server is not an https:// URL",
-    }
+    },
 ]
 
 

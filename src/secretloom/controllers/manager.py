@@ -231,9 +231,7 @@ class Manager:
 
     async def run(self) -> None:
         """Run until cancelled or leadership is lost (then raise SystemExit(1))."""
-        conditions = metrics.ConditionCollector(
-            lambda: (obj.get("status") or {} for obj in self.syncs.values())
-        )
+        conditions = metrics.ConditionCollector(self.syncs.values)
         metrics.REGISTRY.register(conditions)
         server = None
         if self.options.metrics_port is not None:

@@ -81,20 +81,39 @@ PROPAGATION = Histogram(
 
 
 class ConditionCollector(Collector):
-    """`secretloom_secretsync_condition{type,status}`: counted from the cache at scrape time.
+    """SecretSync conditions, read from the cache at scrape time.
 
-    Counting on scrape instead of on every status write keeps the gauge exact
+    * `secretloom_secretsync_condition{type,status}`: how many SecretSyncs are in
+      each state, for dashboards.
+    * `secretloom_secretsync_status_condition{namespace,name,condition,status}`:
+      per object, External Secrets' `externalsecret_status_condition` shape that
+      alerts are written against (`{condition="Ready",status="False"} == 1`).
+      Only `Ready` is exported per object, as a 1 for its current status and a 0
+      for the other, so cardinality is two series per SecretSync.
+
+    Counting on scrape instead of on every status write keeps the gauges exact
     (deleted objects drop out by themselves) and costs nothing between scrapes.
     """
 
-    def __init__(self, statuses: Callable[[], Iterable[Mapping[str, Any]]]) -> None:
-        self._statuses = statuses
+    def __init__(self, objects: Callable[[], Iterable[Mapping[str, Any]]]) -> None:
+        self._objects = objects
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         counts: collections.Counter[tuple[str, str]] = collections.Counter()
-        for observed in self._statuses():
-            for condition in observed.get("conditions") or []:
-                counts[(str(condition.get("type")), str(condition.get("status")))] += 1
+        per_object = GaugeMetricFamily(
+            "secretloom_secretsync_status_condition",
+            "The Ready condition of each SecretSync: 1 for its current status, 0 for the other.",
+            labels=["namespace", "name", "condition", "status"],
+        )
+        for obj in self._objects():
+            meta = obj.get("metadata") or {}
+            for condition in (obj.get("status") or {}).get("conditions") or []:
+                kind, state = str(condition.get("type")), str(condition.get("status"))
+                counts[(kind, state)] += 1
+                if kind == "Ready":
+                    where = [str(meta.get("namespace", "")), str(meta.get("name", ""))]
+                    for status in ("True", "False"):
+                        per_object.add_metric([*where, kind, status], float(state == status))
         family = GaugeMetricFamily(
             "secretloom_secretsync_condition",
             "SecretSyncs by condition type and status.",
@@ -103,6 +122,7 @@ class ConditionCollector(Collector):
         for (kind, state), count in sorted(counts.items()):
             family.add_metric([kind, state], count)
         yield family
+        yield per_object
 
 
 PROVIDER_CALLS = Counter(
