@@ -1,7 +1,7 @@
 """`python -m bench [--smoke]`: every benchmark, its result files, and docs/benchmarks.md.
 
 The full run (`make bench`) starts its own control plane, runs the cluster
-scenarios (bench/scenarios.py, bench/vault.py) and the render benchmark
+scenarios (bench/scenarios.py, bench/vault.py, bench/neighbours.py) and the render benchmark
 (bench/render.py), writes `bench/results/<name>.json` and regenerates
 docs/benchmarks.md with its plots (bench/report.py).
 
@@ -15,7 +15,7 @@ Either way the control plane, the controller, the floor and OpenBao are
 children that die with this process (PR_SET_PDEATHSIG) and are stopped on the
 way out.
 
-`--only scenarios|vault|render` (repeatable) runs part of it and rewrites only
+`--only scenarios|vault|neighbours|render` (repeatable) runs part of it and rewrites only
 that part's result files; the report is rebuilt from whatever results exist,
 each with its own date and conditions. `--profile DIR` attaches py-spy to
 every controller (bench/profile.py summarises the stacks); a profiled run's
@@ -33,7 +33,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench import record, render, report, summarize, vault
+from bench import neighbours, record, render, report, summarize, vault
 from bench.scenarios import FULL, SMOKE, Bench, Config, Params, Run
 from secretloom.api import admission
 from secretloom.runtime import crds
@@ -41,7 +41,7 @@ from secretloom.runtime.kube import KubeClient
 from secretloom.testing import cluster as local
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
-PARTS = ("scenarios", "vault", "render")
+PARTS = ("scenarios", "vault", "neighbours", "render")
 
 
 def _log(message: str) -> None:
@@ -74,7 +74,7 @@ async def _cluster(
     profile: tuple[Path, Path] | None,
     parts: set[str],
 ) -> None:
-    """Scenarios 1-4 ("scenarios") and/or 5 ("vault") on one fresh control plane."""
+    """Scenarios 1-4 ("scenarios"), 5 ("vault"), 6 ("neighbours") on one fresh control plane."""
     started, machine = time.monotonic(), record.machine()
     results: dict[str, summarize.Result] = {}
     with local.running(scratch / "cp", die_with_parent=True) as cp:
@@ -101,6 +101,8 @@ async def _cluster(
                 }
             if "vault" in parts:
                 results["vault"] = summarize.vault(await vault.run(bench))
+            if "neighbours" in parts:
+                results["neighbours"] = neighbours.summarize(await neighbours.run(bench))
     for name, result in results.items():
         record.write(
             name,
@@ -147,7 +149,7 @@ def main() -> None:
         else:
             out_dir, docs, images = record.RESULTS, DOCS / "benchmarks.md", DOCS / "img"
         parts = set(args.only or PARTS)
-        if parts & {"scenarios", "vault"}:
+        if parts & {"scenarios", "vault", "neighbours"}:
             params = SMOKE if args.smoke else FULL
             asyncio.run(_cluster(params, Path(scratch), out_dir, profile, parts))
         if "render" in parts:

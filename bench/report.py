@@ -66,7 +66,7 @@ def _verdict(met: bool | None) -> str:
 
 def targets(out_dir: Path) -> list[Json]:
     found: list[Json] = []
-    for name in ("propagation", "burst", "writes", "footprint", "vault"):
+    for name in ("propagation", "burst", "writes", "footprint", "vault", "neighbours", "chaos"):
         data = _load(out_dir, name)
         found += data["targets"] if data else []
     return found
@@ -347,6 +347,95 @@ def _render(data: Json) -> str:
     return f"{table}\n\n{runs} timed runs per case after a warm-up run. {conditions}"
 
 
+def _neighbours(data: Json) -> str:
+    s, p = data["summary"], data["parameters"]
+    if "at_rest" not in s:
+        return "**failed.** Its targets are listed above as not run, never as met."
+    rest, attacked = s["at_rest"], s["attacked"]
+    rows = [
+        (what, changes, lost, *(d.get(k) for k in ("p50_ms", "p95_ms", "p99_ms", "max_ms")))
+        for what, changes, lost, d in (
+            ("at rest", s["changes"][0], s["unlanded"][0], rest),
+            (
+                f"beside {s['attackers']} tarpit attackers",
+                s["changes"][1],
+                s["unlanded"][1],
+                attacked,
+            ),
+        )
+    ]
+    table = _table(("victim", "changes", "not delivered", "p50", "p95", "p99", "max"), rows)
+    return (
+        f"{p['neighbour_syncs']} victim SecretSyncs with Kubernetes sources take "
+        f"{_fmt(p['neighbour_rate'], 0)} changes/s for {_fmt(p['neighbour_s'], 0)} s, first "
+        f"alone, then while {s['attackers']} SecretSyncs of another namespace (as many as the "
+        f"controller has workers) read a store whose server accepts and then sends one byte "
+        f"every {_fmt(s['trickle_s'], 0)} s (bench/neighbours.py). Same controller, same run. "
+        f"Before store polls left the reconcile workers, the victim got 0 of 10 updates.\n\n"
+        f"{table}\n\nAll latencies in milliseconds. p99 beside the attackers / at rest: "
+        f"{_fmt(s.get('p99_ratio'), 2)}x; requests that reached the tarpit: {s['tarpit_calls']}; "
+        f"`/healthz` answered {s['healthz']} during the attack.\n\n"
+        f"{_conditions(data, 'its run')}"
+    )
+
+
+def chaos_table(data: Json) -> str:
+    """One row per phase of bench/chaos.py: what held, how fast it healed, p99 against rest."""
+    rest = data["summary"].get("at_rest_p99_ms")
+    rows = [
+        (
+            p["what"],
+            p["window_s"] if p["fault"] != "none" else None,
+            p["changes_during_fault"] if p["fault"] != "none" else None,
+            p["lost"],
+            p["wrong"],
+            p["blanked"],
+            p["stale"],
+            p["writes_without_lease"],
+            "never" if p["converged_s"] is None else p["converged_s"],
+            p["propagation"].get("p99_ms"),
+            f"{_fmt(record.ratio(p['propagation'].get('p99_ms'), rest), 2)}x",
+        )
+        for p in data["summary"]["phases"]
+    ]
+    header = ["fault", "lasted (s)", "changes during it", "lost keys", "wrong keys"]
+    header += ["blanked keys", "stale writes", "writes without the Lease"]
+    header += ["converged after it healed (s)", "p99 (ms)", "p99 / at rest"]
+    return _table(header, rows)
+
+
+def _chaos(data: Json) -> str:
+    p = data["parameters"]
+    stores = len(range(0, p["syncs"], p["store_every"]))
+    text = (
+        f"{p['syncs']} SecretSyncs write into {p['targets']} shared targets, {stores} of them "
+        f"also reading an OpenBao key (refreshInterval {p['refresh']}); the sources change "
+        f"at {_fmt(p['rate'], 0)}/s ({_fmt(p['store_share'] * 100, 0)} % in OpenBao) through "
+        "every phase, and the faults follow one another on the same objects "
+        "(bench/chaos.py; `make chaos`). Faults are signals to the real processes; the "
+        "controller runs as a ServiceAccount on the shipped Role.\n\n"
+        "**lost**: a key left at an older value of its source at the end of the phase "
+        f"(load stopped, {_fmt(p['converge_s'], 0)} s allowed); **wrong**: a value its "
+        "source never had; **blanked**: a key removed or emptied at any moment, and "
+        "**stale writes**: a key going back to an older value, both from a watch on the "
+        "targets; **writes without the Lease**: writes the API server's audit log "
+        "attributes to the old leader after the standby acquired the Lease. **converged**: "
+        "from the moment the component was back (a leader fault: the standby holds the "
+        "Lease) until every change acknowledged by then, and one change to every source "
+        "made at that moment, had landed; the at-rest row is that burst without a fault. "
+        "**p99**: Kubernetes-source changes of the phase, from the write's answer to the "
+        "first target event holding that value or a later one.\n"
+    )
+    notes = [
+        f"- {phase['what']}: {line}"
+        for phase in data["summary"]["phases"]
+        for line in (phase["exits"] + phase["incidents"])[:10]
+    ]
+    tail = "\n\nWhat broke:\n\n" + "\n".join(notes) if notes else ""
+    conditions = _conditions(data, "the churn run")
+    return f"{text}\n{chaos_table(data)}{tail}\n\n{conditions}"
+
+
 def write(out_dir: Path, docs: Path, images: Path) -> None:
     """Regenerate `docs` (Markdown) and its PNGs in `images` from the results in `out_dir`."""
     images.mkdir(parents=True, exist_ok=True)
@@ -354,6 +443,8 @@ def write(out_dir: Path, docs: Path, images: Path) -> None:
     propagation, burst = _load(out_dir, "propagation"), _load(out_dir, "burst")
     writes, footprint = _load(out_dir, "writes"), _load(out_dir, "footprint")
     vault, render = _load(out_dir, "vault"), _load(out_dir, "render")
+    chaos = _load(out_dir, "chaos")
+    neighbours = _load(out_dir, "neighbours")
     parts = [
         "# Benchmarks\n",
         "Generated by `make bench` (`python -m bench`, see bench/) from bench/results/*.json; "
@@ -430,8 +521,12 @@ def write(out_dir: Path, docs: Path, images: Path) -> None:
         parts += ["## 5. Vault refresh\n", _vault(vault) + "\n"]
         if propagation is None or vault["date"] != propagation["date"]:
             parts += [f"Run on its own: {_conditions(vault, 'its run')}\n"]
+    if neighbours is not None:
+        parts += ["## 6. Noisy neighbours\n", _neighbours(neighbours) + "\n"]
     if render is not None:
         parts += ["## Render (`secretloom render` as an Argo CD CMP)\n", _render(render) + "\n"]
+    if chaos is not None:
+        parts += ["## Churn with faults\n", _chaos(chaos) + "\n"]
     if NOTES.exists():
         parts += [NOTES.read_text().strip() + "\n"]
     if propagation is not None:

@@ -25,6 +25,9 @@ already up to date (a warm restart: time to caches synced, time until it has
 reconciled all N, target and status writes it made), then it idles and takes
 a short steady load while its RSS is sampled.
 
+Scenario 6 (noisy neighbours, bench/neighbours.py) measures a victim's latency
+at rest and beside a tarpit store, on a controller of its own.
+
 Scenario 5 (Vault refresh) runs only when the SecretStore kind exists in
 `secretloom.api.crd.RESOURCES`; otherwise it is recorded as not run with the
 reason, and its targets as not measured.
@@ -78,6 +81,11 @@ class Params:
     vault_paths: int = 100
     vault_refresh_s: float = 60.0
     vault_changes: int = 50
+    neighbour_syncs: int = 10  # scenario 6: the victim's SecretSyncs (Kubernetes sources)
+    neighbour_rate: float = 10.0
+    neighbour_s: float = 30.0  # each of the two phases
+    attackers: int = 4  # SecretSyncs on the tarpit store (= workers)
+    trickle_s: float = 5.0  # the tarpit sends one byte this often
     headline: str = "n1000"  # the configuration the N = 1,000 targets are judged on
     settle_s: float = 2.0  # quiet time after changes before counting (a late write shows up)
     flush_s: float = 65.0  # the controller persists deferred source versions within 60 s
@@ -109,6 +117,9 @@ SMOKE = Params(
     vault_paths=2,
     vault_refresh_s=2.0,
     vault_changes=2,
+    neighbour_syncs=2,
+    neighbour_s=1.5,
+    trickle_s=1.0,
     headline="n8-t2",
     settle_s=0.3,
     flush_s=0.5,

@@ -113,7 +113,9 @@ async def wait_condition(
     kind: str,
     status: str = "True",
     timeout: float = 10.0,
+    reason: str | None = None,
 ) -> Obj:
+    """Until condition `kind` has `status` (and `reason`, if given) for the current generation."""
     found: Obj = {}
 
     async def probe() -> bool:
@@ -121,7 +123,10 @@ async def wait_condition(
         found = await get_sync(kube, namespace, name)
         cond = condition(found, kind)
         generation = found["metadata"].get("generation")
-        return cond.get("status") == status and cond.get("observedGeneration") == generation
+        wanted = reason is None or cond.get("reason") == reason
+        return (
+            cond.get("status") == status and cond.get("observedGeneration") == generation and wanted
+        )
 
     await eventually(probe, timeout=timeout)
     return found

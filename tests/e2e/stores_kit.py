@@ -11,8 +11,8 @@ import httpx2 as httpx
 
 from secretloom.api.crd import CLUSTER_SECRET_STORE, SECRET_STORE
 from secretloom.controllers.manager import Manager
+from secretloom.controllers.refresh import RefreshPolicy
 from secretloom.controllers.secretstore.resources import CLUSTER_STORES, STORES
-from secretloom.controllers.secretsync.refresh import RefreshPolicy
 from secretloom.runtime.kube import SERVICE_ACCOUNTS, KubeClient, Obj
 from secretloom.testing import cluster as local
 from secretloom.testing.openbao import OpenBaoServer

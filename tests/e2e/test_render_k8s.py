@@ -18,7 +18,7 @@ from pathlib import Path
 
 import yaml
 
-from secretloom.runtime.kube import KubeClient
+from secretloom.runtime.kube import SECRETS, KubeClient
 from secretloom.testing import cluster as local
 from secretloom.testing.cluster import free_port
 from secretloom.testing.openbao import OpenBaoServer
@@ -115,11 +115,38 @@ async def test_k8s_reference_failures_are_one_line_without_the_value(
     missing = one_line_error(
         render(app(tmp_path, secret_ref(namespace, "absent")), namespace, cluster.kubeconfig)
     )
-    assert "cannot read the Secret (HTTP 404)" in missing
+    assert f"Secret 'absent' not found in namespace {namespace!r}" in missing
     no_key = one_line_error(
         render(app(tmp_path, secret_ref(namespace, key="nope")), namespace, cluster.kubeconfig)
     )
-    assert "key 'nope' not found" in no_key
+    assert "key 'nope' not found in Secret 'src'" in no_key
+
+
+async def test_a_service_account_token_secret_is_never_rendered(
+    kube: KubeClient, namespace: str, cluster: local.Cluster, tmp_path: Path
+) -> None:
+    """The controller's rule for store credentials holds for `ref+k8s://` (one reader)."""
+    await sk.create_service_account(kube, namespace, "app")
+    legacy = {
+        "metadata": {
+            "name": "legacy-token",
+            "annotations": {"kubernetes.io/service-account.name": "app"},
+        },
+        "type": "kubernetes.io/service-account-token",
+    }
+    await kube.create(SECRETS.path(namespace), legacy)
+    token = ""
+
+    async def filled() -> bool:  # the token controller writes the token in
+        nonlocal token
+        token = kit.values(await kit.get_secret(kube, namespace, "legacy-token")).get("token", "")
+        return bool(token)
+
+    await kit.eventually(filled, timeout=10)
+    reference = app(tmp_path, secret_ref(namespace, "legacy-token", "token"))
+    refused = render(reference, namespace, cluster.kubeconfig)
+    assert "is a kubernetes.io/service-account-token Secret" in one_line_error(refused)
+    assert token not in refused.stderr
 
 
 async def test_vault_references_resolve_through_the_namespace_secret_store(

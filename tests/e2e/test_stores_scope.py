@@ -59,9 +59,10 @@ async def test_a_cluster_store_serves_listed_and_selected_namespaces_and_refuses
             for ns in (listed, labelled):
                 await kit.wait_condition(kube, ns, "app", "Ready")
                 assert kit.values(await kit.get_secret(kube, ns, TARGET)) == {"key": "shared-value"}
-            refused = await kit.wait_condition(kube, other, "app", "Ready", "False")
+            refused = await kit.wait_condition(
+                kube, other, "app", "Ready", "False", reason="NamespaceNotAllowed"
+            )
             ready = kit.condition(refused, "Ready")
-            assert ready["reason"] == "NamespaceNotAllowed"
             assert ready["message"] == (
                 f"entry 'key': ClusterSecretStore {store!r} does not allow namespace {other!r} "
                 "(its spec.namespaces and spec.namespaceSelector decide)"
@@ -90,8 +91,9 @@ async def test_a_secret_store_cannot_be_used_from_another_namespace(
 
         by_name = sk.sync(TARGET, {"key": sk.from_store("vault", path, "key")})
         await kit.apply_sync(kube, elsewhere, "by-name", by_name)
-        missing = await kit.wait_condition(kube, elsewhere, "by-name", "Ready", "False")
-        assert kit.condition(missing, "Ready")["reason"] == "StoreNotFound"
+        missing = await kit.wait_condition(
+            kube, elsewhere, "by-name", "Ready", "False", reason="StoreNotFound"
+        )
         assert kit.condition(missing, "Ready")["message"] == (
             f"entry 'key': SecretStore 'vault' not found in namespace {elsewhere!r}"
         )
@@ -99,8 +101,9 @@ async def test_a_secret_store_cannot_be_used_from_another_namespace(
         source = sk.from_store("vault", path, "key")
         source["store"]["namespace"] = namespace
         await kit.apply_sync(kube, elsewhere, "explicit", sk.sync(TARGET, {"key": source}))
-        refused = await kit.wait_condition(kube, elsewhere, "explicit", "Ready", "False")
-        assert kit.condition(refused, "Ready")["reason"] == "InvalidReference"
+        refused = await kit.wait_condition(
+            kube, elsewhere, "explicit", "Ready", "False", reason="InvalidReference"
+        )
         assert namespace in kit.condition(refused, "Ready")["message"]
 
         assert await kit.get_secret(kube, elsewhere, TARGET) is None

@@ -7,7 +7,6 @@ from typing import Any
 from secretloom.api import secretsync as api
 from secretloom.controllers.secretsync import plan as p
 from secretloom.controllers.secretsync.naming import MAX_LENGTH, field_manager
-from secretloom.controllers.secretsync.reconciler import conflicts_of
 from secretloom.runtime.kube import ApiError
 
 
@@ -180,7 +179,7 @@ def test_conflicts_are_read_from_the_apply_409() -> None:
             }
         },
     )
-    assert conflicts_of(err) == {".data": "helm", "tok.en": "secretloom/ns/other"}
+    assert p.conflicts_of(err) == {".data": "helm", "tok.en": "secretloom/ns/other"}
 
 
 def test_field_manager_names_are_readable_and_bounded() -> None:

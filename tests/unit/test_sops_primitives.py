@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import base64
 import itertools
 import math
 import re
 import secrets
+import time
 
 import pytest
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from secretloom.sops import DataKeyError, FormatError, gotext, goyaml, shamir
+from secretloom.sops import DataKeyError, FormatError, cipher, gotext, goyaml, shamir
 from secretloom.sops.metadata import Rules
 from secretloom.sops.tree import Branch, Comment, Timestamp, to_plain
 from secretloom.sops.walk import should_encrypt
@@ -114,6 +117,65 @@ def test_go_yaml_timestamps(text: str, expected: str | None) -> None:
 def test_go_yaml_plain_scalar_resolution(text: str, expected: object) -> None:
     resolved = goyaml.resolve_plain(text)
     assert resolved == expected and type(resolved) is type(expected)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("1" * 10_000, "1" * 10_000),  # int() of it raised Python's 4,300-digit ValueError
+        ("1e400", "1e400"),  # ParseFloat overflows: go-yaml keeps the text (sops -d agrees)
+        ("1e-400", 0.0),  # underflow is a zero, not an error
+        ("2001-01-01T00:00:00+99:00", "2001-01-01T00:00:00+99:00"),  # timezone() raised
+        (
+            "\u0662\u0660\u0662\u0664-01-01",
+            "\u0662\u0660\u0662\u0664-01-01",
+        ),  # Go's digits are ASCII
+    ],
+)
+def test_go_yaml_out_of_range_scalars_are_text_as_go_yaml_reads_them(
+    text: str, expected: object
+) -> None:
+    resolved = goyaml.resolve_plain(text)
+    assert resolved == expected and type(resolved) is type(expected)
+
+
+def _sealed(plaintext: str, kind: str, key: bytes) -> str:
+    """A value as sops writes it, for key path `n`."""
+    iv = secrets.token_bytes(32)
+    sealed = AESGCM(key).encrypt(iv, plaintext.encode(), b"n:")
+    data, tag = base64.b64encode(sealed[:-16]).decode(), base64.b64encode(sealed[-16:]).decode()
+    return f"ENC[AES256_GCM,data:{data},iv:{base64.b64encode(iv).decode()},tag:{tag},type:{kind}]"
+
+
+@pytest.mark.parametrize(
+    ("plaintext", "kind"),
+    [
+        ("1" * 10_000, "int"),  # int() raised Python's 4,300-digit ValueError
+        ("9223372036854775808", "int"),  # strconv.Atoi: out of int64
+        ("1e400", "float"),  # strconv.ParseFloat: overflow
+        ("1" * 50_000 + "x", "float"),  # `[0-9]+\\.?[0-9]*` backtracked for minutes
+    ],
+)
+def test_decrypted_numbers_out_of_go_range_are_one_line_format_errors(
+    plaintext: str, kind: str
+) -> None:
+    key = secrets.token_bytes(32)
+    started = time.monotonic()
+    with pytest.raises(
+        FormatError, match=f"^f: n: decrypted value does not parse as its type '{kind}'$"
+    ):
+        cipher.decrypt(_sealed(plaintext, kind, key), key, "n:", where="f: n")
+    assert time.monotonic() - started < 1
+
+
+def test_a_crafted_encrypted_value_is_refused_without_backtracking() -> None:
+    """With `(.+)` for every field, 3 KiB of this took 9 s to refuse, 30 KiB hours (ReDoS)."""
+    started = time.monotonic()
+    with pytest.raises(FormatError, match="not in the SOPS encrypted format"):
+        cipher.decrypt(
+            "ENC[AES256_GCM,data:" + ",iv:,tag:,type:" * 2_000, bytes(32), "k:", where="k"
+        )
+    assert time.monotonic() - started < 1
 
 
 def test_yaml_comments_attach_to_the_next_key_at_their_indentation() -> None:

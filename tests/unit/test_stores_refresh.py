@@ -7,6 +7,7 @@ import math
 from typing import Any
 
 from secretloom.api import secretsync as api
+from secretloom.controllers.refresh import jittered
 from secretloom.controllers.secretsync import plan as p
 from secretloom.controllers.secretsync import refresh
 from secretloom.controllers.secretsync.reads import (
@@ -50,9 +51,9 @@ def status(**fields: Any) -> api.SecretSyncStatus:
 
 
 def test_jitter_only_ever_shortens_by_up_to_the_fraction() -> None:
-    assert refresh.jittered(100.0, 0.1, rand=lambda: 0.0) == 100.0
-    assert refresh.jittered(100.0, 0.1, rand=lambda: 0.999999) > 90.0
-    spread = {round(refresh.jittered(3600.0, 0.1), 3) for _ in range(1000)}
+    assert jittered(100.0, 0.1, rand=lambda: 0.0) == 100.0
+    assert jittered(100.0, 0.1, rand=lambda: 0.999999) > 90.0
+    spread = {round(jittered(3600.0, 0.1), 3) for _ in range(1000)}
     assert len(spread) > 900 and min(spread) >= 3240.0 and max(spread) <= 3600.0
 
 

@@ -3,14 +3,7 @@
 from __future__ import annotations
 
 from secretloom.api import secretsync as api
-from secretloom.controllers.secretsync.versions import VersionLedger
-
-
-class Clock:
-    now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
+from secretloom.controllers.secretsync.versions import PendingVersions
 
 
 def status(version: str, state: str = "Synced") -> api.SecretSyncStatus:
@@ -24,27 +17,28 @@ def persisted(version: str) -> dict[str, object]:
 
 
 def test_a_version_only_change_is_deferred_then_flushed() -> None:
-    clock = Clock()
-    ledger = VersionLedger(persist_after=60, clock=clock)
-    to_write, flush_in = ledger.defer("a", status("v2"), persisted("v1"))
+    now = 100.0
+    pending = PendingVersions(persist_after=60)
+    to_write, flush_in = pending.defer(status("v2"), persisted("v1"), now)
     assert to_write == status("v1")  # what is persisted already: nothing to write
     assert flush_in == 60
-    previous = ledger.overlay("a", {k.key: k for k in status("v1").keys})
+    previous = pending.overlay({k.key: k for k in status("v1").keys})
     assert previous["k"].source_version == "v2"  # drift detection sees the newest version
 
-    clock.now += 30
-    _, flush_in = ledger.defer("a", status("v3"), persisted("v1"))
+    now += 30
+    _, flush_in = pending.defer(status("v3"), persisted("v1"), now)
     assert flush_in == 30  # bounded from the first deferral, not the last
-    clock.now += 30
-    to_write, flush_in = ledger.defer("a", status("v3"), persisted("v1"))
+    now += 30
+    to_write, flush_in = pending.defer(status("v3"), persisted("v1"), now)
     assert to_write == status("v3")
     assert flush_in is None
+    assert pending.versions == {} and pending.since is None
 
 
 def test_other_changes_are_not_deferred() -> None:
-    ledger = VersionLedger(clock=Clock())
-    to_write, flush_in = ledger.defer("a", status("v1", "SourceMissing"), persisted("v1"))
+    pending = PendingVersions()
+    to_write, flush_in = pending.defer(status("v1", "SourceMissing"), persisted("v1"), 0.0)
     assert to_write == status("v1", "SourceMissing")
     assert flush_in is None
-    to_write, flush_in = ledger.defer("a", status("v1"), persisted("v1"))
+    to_write, flush_in = pending.defer(status("v1"), persisted("v1"), 0.0)
     assert flush_in is None

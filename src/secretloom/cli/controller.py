@@ -8,7 +8,7 @@ with one active writer.
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import errno
 import logging
 import os
 import signal
@@ -21,10 +21,14 @@ import typer
 from secretloom.cli.errors import fail
 from secretloom.controllers.manager import Manager, Options
 from secretloom.providers.egress import EgressPolicy
+from secretloom.providers.protocol import DEFAULT_TIMEOUT as DEFAULT_PROVIDER_TIMEOUT
 from secretloom.runtime import logs
 from secretloom.runtime.kube import KubeClient
+from secretloom.runtime.kubeconfig import KubeconfigError
 from secretloom.runtime.leader import LeaseConfig
 from secretloom.runtime.tokens import TokenPolicy
+
+_BIND_ERRORS = frozenset({errno.EADDRINUSE, errno.EADDRNOTAVAIL, errno.EACCES})
 
 
 def controller(
@@ -48,6 +52,18 @@ def controller(
             "mode, off with --namespaces."
         ),
     ] = None,
+    poll_slots: Annotated[
+        int, typer.Option(min=1, max=1024, help="Store polls in flight at once, in total.")
+    ] = 16,
+    poll_slots_per_namespace: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            max=1024,
+            help="Store polls in flight for any one namespace: a slow or hostile store "
+            "cannot take every slot.",
+        ),
+    ] = 4,
     force_foreign_managers: Annotated[
         bool,
         typer.Option(
@@ -76,7 +92,22 @@ def controller(
             "store servers may be at. Empty: anywhere (a warning says so)."
         ),
     ] = "",
-    lease_namespace: Annotated[str, typer.Option(help="Namespace of the Lease.")] = "default",
+    provider_timeout: Annotated[
+        float,
+        typer.Option(
+            min=0.1,
+            max=600.0,
+            help="Seconds a store call (validation, read, login) may take in all before it "
+            "fails as Unavailable; a server answering byte by byte cannot stretch it.",
+        ),
+    ] = DEFAULT_PROVIDER_TIMEOUT,
+    lease_namespace: Annotated[
+        str,
+        typer.Option(
+            help="Namespace of the Lease (default: the first of --namespaces, else default). "
+            "It need not be watched: the chart grants Leases in its release namespace only."
+        ),
+    ] = "",
     lease_name: Annotated[str, typer.Option(help="Name of the Lease.")] = "secretloom-controller",
     lease_duration: Annotated[float, typer.Option(help="Lease duration, seconds.")] = 15.0,
     renew_deadline: Annotated[float, typer.Option(help="Renew deadline, seconds.")] = 10.0,
@@ -90,8 +121,8 @@ def controller(
     """Run the SecretSync controller until interrupted."""
     logs.configure(log_level, json_output=json_logs)
     scope = [n.strip() for n in namespaces.split(",") if n.strip()] or None
-    if leader_elect and scope and lease_namespace not in scope:
-        lease_namespace = scope[0]  # a namespaced controller cannot write Leases elsewhere
+    if not lease_namespace:
+        lease_namespace = scope[0] if scope else "default"
     metrics_host, metrics_port = _address(metrics_addr)
     me = identity or f"{socket.gethostname()}-{os.getpid()}"
     tokens = _token_policy(token_audiences, token_service_account_label)
@@ -99,6 +130,10 @@ def controller(
         egress = EgressPolicy.parse(store_servers)
     except ValueError as err:
         fail(f"--store-servers: {err}")
+    try:
+        client = KubeClient.from_kubeconfig(kubeconfig, qps=qps, burst=burst)
+    except KubeconfigError as err:
+        fail(str(err))
     if egress.unrestricted:
         logging.getLogger(__name__).warning(
             "--store-servers is empty: a SecretStore may point the controller at any address "
@@ -113,24 +148,33 @@ def controller(
         identity=me,
         cluster_stores=cluster_stores,
         force_foreign=force_foreign_managers,
+        poll_slots=poll_slots,
+        poll_slots_per_namespace=min(poll_slots_per_namespace, poll_slots),
         metrics_host=metrics_host,
         metrics_port=metrics_port,
         tokens=tokens,
         store_servers=egress,
+        provider_timeout=provider_timeout,
     )
 
     async def run() -> None:
-        try:
-            client = KubeClient.from_kubeconfig(kubeconfig, qps=qps, burst=burst)
-        except (OSError, ValueError) as err:
-            fail(f"cannot load kubeconfig: {err}")
         async with client:
             task = asyncio.create_task(Manager(client, options).run())
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.add_signal_handler(sig, task.cancel)
-            with contextlib.suppress(asyncio.CancelledError):
+            try:
                 await task
+            except asyncio.CancelledError:
+                pass
+            except OSError as err:
+                # The metrics server binds first, before any API call; nothing
+                # else in the manager binds a socket or resolves a host name.
+                if isinstance(err, socket.gaierror):
+                    fail(f"--metrics-addr {metrics_addr}: {err.strerror}")
+                if err.errno not in _BIND_ERRORS:
+                    raise
+                fail(f"--metrics-addr {metrics_addr}: {os.strerror(err.errno)}")
 
     asyncio.run(run())
 

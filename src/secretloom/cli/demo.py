@@ -29,20 +29,20 @@ from rich.table import Table
 from secretloom.api import admission, crd
 from secretloom.cli.errors import fail
 from secretloom.runtime import crds
-from secretloom.runtime.kube import NAMESPACES, SECRETS, ApiError, KubeClient, Obj, Resource
+from secretloom.runtime.kube import NAMESPACES, SECRET_SYNCS, SECRETS, ApiError, KubeClient, Obj
+from secretloom.testing import assets, controller, vault_example
 from secretloom.testing import cluster as local
-from secretloom.testing import controller, vault_example
 
 console = Console(width=110)
-SYNCS = Resource(crd.SECRET_SYNC.group, crd.SECRET_SYNC.version, crd.SECRET_SYNC.plural)
 VAULT_NAMESPACE = "argocd-vault"
 MANAGERS = {"00": "helm", "10": "vault-secrets-operator", "20": "kubectl"}
+EXAMPLE = assets.path("examples/argocd-notifications")
 
 
 def demo(
     example: Annotated[
         Path, typer.Option(help="Directory of manifests to apply, in file-name order.")
-    ] = Path("examples/argocd-notifications"),
+    ] = EXAMPLE,
     keep: Annotated[bool, typer.Option(help="Leave the cluster running afterwards.")] = False,
 ) -> None:
     """Run the Argo CD Notifications scenario on a fresh local control plane."""
@@ -134,7 +134,7 @@ async def _apply(kube: KubeClient, doc: Obj, manager: str) -> None:
         # Applied as `data`: server-side apply records ownership of data keys,
         # while stringData is write-only and leaves no owner behind.
         doc = {**doc, "data": {k: _b64(v) for k, v in doc.pop("stringData").items()}}
-    resource = SYNCS if doc["kind"] == crd.SECRET_SYNC.kind else SECRETS
+    resource = SECRET_SYNCS if doc["kind"] == crd.SECRET_SYNC.kind else SECRETS
     await kube.apply(resource.path(namespace, meta["name"]), doc, field_manager=manager, force=True)
 
 
@@ -145,7 +145,7 @@ def _b64(value: str) -> str:
 async def _wait_ready(kube: KubeClient, namespace: str, name: str, timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        sync = await kube.get(SYNCS.path(namespace, name))
+        sync = await kube.get(SECRET_SYNCS.path(namespace, name))
         for cond in (sync.get("status") or {}).get("conditions") or []:
             if cond["type"] == "Ready" and cond["status"] == "True":
                 console.print(f"SecretSync {namespace}/{name}: Ready ({cond['message']})")
@@ -156,7 +156,7 @@ async def _wait_ready(kube: KubeClient, namespace: str, name: str, timeout: floa
 
 async def _target(kube: KubeClient, syncs: list[tuple[str, str]]) -> Obj:
     namespace, name = syncs[0]
-    sync = await kube.get(SYNCS.path(namespace, name))
+    sync = await kube.get(SECRET_SYNCS.path(namespace, name))
     return await kube.get(SECRETS.path(namespace, sync["spec"]["target"]["name"]))
 
 

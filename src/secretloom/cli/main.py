@@ -6,8 +6,11 @@ exit code (`secretloom.cli.errors.fail`); a traceback is a bug.
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 
+from secretloom import __version__
 from secretloom.cli import cluster, controller, crds, demo, render, sops
 
 app = typer.Typer(
@@ -16,6 +19,27 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"secretloom {__version__}")
+        raise typer.Exit
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    # Only the eager --version option lives here; typer needs a callback to carry it.
+    pass
+
+
 app.add_typer(cluster.app, name="cluster")
 app.add_typer(crds.app, name="crds")
 app.command("install-crds")(crds.install_crds)

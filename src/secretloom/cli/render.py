@@ -78,6 +78,8 @@ def render(
         if render_app.discover(directory):
             typer.echo(render_app.detect(directory).value)
         return
+    if kubeconfig is not None and in_cluster:
+        fail("--kubeconfig and --in-cluster exclude each other")
     try:
         egress = EgressPolicy.parse(store_servers)
     except ValueError as err:

@@ -26,6 +26,7 @@ from secretloom.sops import (
     decrypt_file,
     detect_format,
     is_encrypted,
+    limits,
 )
 
 app = typer.Typer(help="SOPS helpers: decrypt, and a pre-commit check.", no_args_is_help=True)
@@ -61,9 +62,13 @@ def _must_be_encrypted(file: Path) -> bool:
     if config is None or file.name == ".sops.yaml":
         return False
     relative = file.resolve().relative_to(config.parent).as_posix()
-    return any(
-        re.search(rule.get("path_regex") or "", relative) for rule in _creation_rules(config)
-    )
+    try:
+        return any(
+            re.search(str(rule.get("path_regex") or ""), relative)
+            for rule in _creation_rules(config)
+        )
+    except (re.error, RecursionError, OverflowError):
+        fail(f"{config}: a path_regex is not a valid regular expression")
 
 
 def _nearest_config(directory: Path) -> Path | None:
@@ -75,14 +80,15 @@ def _nearest_config(directory: Path) -> Path | None:
 
 def _creation_rules(config: Path) -> list[dict[str, Any]]:
     try:
-        rules = (yaml.safe_load(config.read_text(encoding="utf-8")) or {}).get("creation_rules")
-    except (OSError, yaml.YAMLError):
+        document = limits.safe_load(limits.read(config, name=str(config)).decode("utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError, SopsError):
         fail(f"{config}: cannot be read as YAML")
-    return [r for r in rules or () if isinstance(r, dict)]
+    rules = document.get("creation_rules") if isinstance(document, dict) else None
+    return [r for r in rules if isinstance(r, dict)] if isinstance(rules, list) else []
 
 
 def _encrypted(file: Path) -> bool:
     try:
-        return is_encrypted(file.read_bytes(), detect_format(file))
+        return is_encrypted(limits.read(file, name=str(file)), detect_format(file))
     except (OSError, FormatError):
         return False

@@ -10,7 +10,15 @@ Start-up order matters for memory and correctness:
 Event handlers only enqueue: a Secret event maps to the SecretSyncs that read
 or write that Secret, and a store event to the SecretSyncs that use the store,
 through indexes, never a scan. A store change also makes those SecretSyncs
-poll again at once (their remembered reads came from the old spec).
+poll again at once (their remembered reads came from the old spec). What a
+handler learns for the SecretSync reconciler (a store changed, a source event
+was seen) goes through the reconciler's methods; its memory is its own.
+
+Liveness: `/healthz` fails once some reconcile has run longer than
+`stuck_after` (a worker that never comes back converges nothing while the
+process looks alive); `/readyz` stays about the caches. Store polls run
+outside the workers, bounded by `poll_slots` in total and
+`poll_slots_per_namespace` for any one namespace (see `secretsync.polls`).
 
 ClusterSecretStores are cluster-scoped, so watching them (and the Namespaces
 their label selectors match) needs a ClusterRole. That is the default in
@@ -28,24 +36,26 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from secretloom.api.stores import CLUSTER_STORE_KIND, STORE_KIND
+from secretloom.controllers.refresh import RefreshPolicy
 from secretloom.controllers.secretstore.clients import Clients
 from secretloom.controllers.secretstore.lookup import StoreKey, StoreLookup
 from secretloom.controllers.secretstore.lookup import key_of as store_key_of
 from secretloom.controllers.secretstore.reconciler import StoreReconciler
 from secretloom.controllers.secretstore.resources import CLUSTER_STORES, STORES
-from secretloom.controllers.secretsync.drift import DriftTracker
+from secretloom.controllers.secretsync.polls import Polls
 from secretloom.controllers.secretsync.reconciler import SecretSyncReconciler
-from secretloom.controllers.secretsync.refresh import RefreshPolicy
 from secretloom.controllers.secretsync.resources import FIELD_MANAGERS, SYNCS, manager_index
 from secretloom.controllers.secretsync.sources import Sources
 from secretloom.providers import registry as provider_registry
 from secretloom.providers.egress import EgressPolicy
+from secretloom.providers.protocol import DEFAULT_TIMEOUT as DEFAULT_PROVIDER_TIMEOUT
 from secretloom.runtime import metrics
 from secretloom.runtime.cache import Cache
 from secretloom.runtime.events import EventRecorder
 from secretloom.runtime.informer import Handler, IndexFunc, Key, key_of
 from secretloom.runtime.kube import NAMESPACES, KubeClient, Obj
 from secretloom.runtime.leader import LeaderElector, LeaseConfig
+from secretloom.runtime.queue import WorkQueue
 from secretloom.runtime.reconcile import Controller
 from secretloom.runtime.secrets import SecretCache
 from secretloom.runtime.tokens import TokenPolicy
@@ -113,8 +123,15 @@ class Options:
     # The operator's say over store logins and connections (see docs/stores.md).
     tokens: TokenPolicy = field(default_factory=TokenPolicy)
     store_servers: EgressPolicy = field(default_factory=EgressPolicy)
+    # Seconds every store call may take in all (`--provider-timeout`).
+    provider_timeout: float = DEFAULT_PROVIDER_TIMEOUT
     # `spec.target.force` may take keys from writers that are not SecretSyncs.
     force_foreign: bool = False
+    # Store polls in flight: in total, and for any one namespace.
+    poll_slots: int = 16
+    poll_slots_per_namespace: int = 4
+    # /healthz fails once a reconcile has run this long (seconds).
+    stuck_after: float = 300.0
 
 
 class Manager:
@@ -134,21 +151,28 @@ class Manager:
         self.namespaces = Cache(client, NAMESPACES, None) if watch_cluster else None
         registry = provider_registry.load()
         self.clients = Clients(
-            client, registry, tokens=options.tokens, egress=options.store_servers
+            client,
+            registry,
+            tokens=options.tokens,
+            egress=options.store_servers,
+            timeout=options.provider_timeout,
         )
         lookup = StoreLookup(self.stores, self.cluster_stores, self.namespaces)
+        self.events = EventRecorder(client, options.identity)
+        queue: WorkQueue[Key] = WorkQueue()
         self.reconciler = SecretSyncReconciler(
             client,
             self.syncs,
             self.secrets,
-            EventRecorder(client, options.identity),
+            self.events,
             Sources(client, self.secrets, lookup, self.clients, registry),
-            DriftTracker(),
-            options.refresh,
+            requeue=queue.add,  # a finished store poll
+            polls=Polls(total=options.poll_slots, per_namespace=options.poll_slots_per_namespace),
+            policy=options.refresh,
             force_foreign=options.force_foreign,
         )
         self.controller: Controller[Key] = Controller(
-            "secretsync", self.reconciler, workers=options.workers
+            "secretsync", self.reconciler, queue=queue, workers=options.workers
         )
         self.store_controller: Controller[StoreKey] = Controller(
             "secretstore",
@@ -160,6 +184,8 @@ class Manager:
         self.elector = (
             LeaderElector(client, options.lease, options.identity) if options.lease else None
         )
+        if self.elector is not None:
+            client.fence = self.elector.valid  # no write once the lease may have passed on
         self.syncs.add_handler(self._on_sync)
         self.secrets.cache.add_handler(self._on_secret)
         self.stores.add_handler(self._on_store(STORE_KIND))
@@ -189,7 +215,7 @@ class Manager:
         namespace, name = key_of(obj)
         seen = time.perf_counter()
         for key in self.syncs.by_index(SECRET_REFS, f"{namespace}/{name}", namespace):
-            self.reconciler.source_seen.setdefault(key, seen)
+            self.reconciler.saw_source_change(key, seen)
             self.controller.queue.add(key)
 
     def _syncs_using(self, ref: str, namespace: str | None) -> set[Key]:
@@ -229,6 +255,20 @@ class Manager:
         caches = (self.syncs, *self._caches())
         return all(e.is_set() for c in caches for e in c.synced)
 
+    def healthy(self) -> bool:
+        """False once a reconcile has run longer than `stuck_after` (a liveness signal)."""
+        stuck = [
+            c
+            for c in (self.controller, self.store_controller)
+            if c.busy_for() > self.options.stuck_after
+        ]
+        for controller in stuck:
+            log.warning(
+                "a reconcile is stuck",
+                extra={"controller": controller.name, "for": controller.busy_for()},
+            )
+        return not stuck
+
     async def run(self) -> None:
         """Run until cancelled or leadership is lost (then raise SystemExit(1))."""
         conditions = metrics.ConditionCollector(self.syncs.values)
@@ -236,7 +276,7 @@ class Manager:
         server = None
         if self.options.metrics_port is not None:
             server = await metrics.serve(
-                self.options.metrics_host, self.options.metrics_port, self.ready
+                self.options.metrics_host, self.options.metrics_port, self.ready, self.healthy
             )
         try:
             async with asyncio.TaskGroup() as group:
@@ -264,6 +304,8 @@ class Manager:
                 group.create_task(self.store_controller.run())
         finally:
             metrics.REGISTRY.unregister(conditions)
+            await self.reconciler.close()
+            await self.events.close()
             await self.clients.close()
             if self.elector is not None:
                 await self.elector.release()

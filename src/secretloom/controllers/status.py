@@ -4,14 +4,25 @@ Both reconcilers report the same way: the status is computed whole, each
 condition keeps its `lastTransitionTime` unless its status flipped, and
 nothing is sent when the result equals what the object already holds (zero
 writes at rest). The answer goes back into the informer cache, so the next
-reconcile compares against what it just wrote rather than rewriting it.
+reconcile compares with what it just wrote rather than rewriting it.
+
+Fields that are not set are absent (see `secretloom.api.base`). The write is a
+JSON merge patch, in which an absent field means "leave it": so a top-level
+field the object holds and the new status does not is sent as `null`, which
+removes it. Lists (keys, conditions) are replaced whole by a merge patch.
+An `""` in a status written by an older version counts as absent when
+comparing, so upgrading does not rewrite every status at once; the next
+write for any other reason drops it.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 from secretloom.api.base import Model
 from secretloom.api.conditions import Condition, merge, now
 from secretloom.runtime.cache import Cache
+from secretloom.runtime.informer import strip_managed_fields
 from secretloom.runtime.kube import ApiError, KubeClient, Obj
 
 
@@ -28,22 +39,36 @@ def status_body(obj: Obj, status: Model) -> Obj:
     return body
 
 
+def _set(value: Any) -> Any:
+    """`value` without the empty strings an older version wrote for unset fields."""
+    if isinstance(value, dict):
+        return {k: _set(v) for k, v in value.items() if v != ""}
+    if isinstance(value, list):
+        return [_set(v) for v in value]
+    return value
+
+
+def _same(body: Obj, current: Obj) -> bool:
+    return body == current or _set(body) == _set(current)
+
+
 def unchanged(obj: Obj, status: Model) -> bool:
-    return status_body(obj, status) == (obj.get("status") or {})
+    return _same(status_body(obj, status), obj.get("status") or {})
 
 
 async def write_status(
     client: KubeClient, cache: Cache, path: str, obj: Obj, status: Model
 ) -> None:
     """Merge-patch `status` onto `obj` at `path` (its status subresource) if it differs."""
+    current = obj.get("status") or {}
     body = status_body(obj, status)
-    if body == (obj.get("status") or {}):
+    if _same(body, current):
         return
+    patch = {**{k: None for k in current if k not in body}, **body}
     try:
-        updated = await client.merge_patch(path, {"status": body})
+        updated = await client.merge_patch(path, {"status": patch})
     except ApiError as err:
         if err.status == 404:
             return  # deleted meanwhile
         raise
-    updated.get("metadata", {}).pop("managedFields", None)
-    cache.put(updated)
+    cache.put(strip_managed_fields(updated))

@@ -13,6 +13,15 @@ Every message must be safe to put in a status condition: it may name a path, a
 property, a store or an HTTP status, and must never contain a secret value,
 token or credential. Providers guarantee this by building messages from
 request coordinates only, never from a response body.
+
+A store's server is chosen by whoever writes the store, so its answers are
+bounded like any untrusted input (issue 10: one tarpit store stopped every
+SecretSync of a cluster, one 200 MiB answer took the controller to 1.7 GiB).
+Every method that talks to a server finishes, or fails with `Unavailable`,
+within `ProviderContext.timeout` seconds in total (not per socket read, which
+a server answering one byte at a time never trips); it runs blocking work on
+threads of its own, never the event loop's shared default pool, so a hung
+store exhausts only its own; and it reads an answer no further than it needs.
 """
 
 from __future__ import annotations
@@ -65,6 +74,9 @@ class ValueRef:
     version: int | None = None
 
 
+# Seconds a provider call (validation, a read, a login, a revocation) may take in all.
+DEFAULT_TIMEOUT = 10.0
+
 # Reads one key of a Secret (or ConfigMap) in the namespace the store is used
 # from. The caller pins the namespace; providers cannot name another one.
 ReadKey = Callable[[str, str], Awaitable[bytes]]
@@ -81,6 +93,9 @@ class ProviderContext:
     connection really goes to (not only the URL's name), before sending
     anything. The default allows every address: the controller and `render`
     always pass the operator's policy.
+
+    `timeout` is the total deadline of each call to the provider
+    (`secretloom controller --provider-timeout`).
     """
 
     namespace: str
@@ -89,11 +104,15 @@ class ProviderContext:
     request_token: RequestToken | None = None
     labels: Mapping[str, str] = field(default_factory=dict)
     egress: EgressPolicy = field(default_factory=EgressPolicy)
+    timeout: float = DEFAULT_TIMEOUT
 
 
 @runtime_checkable
 class Provider(Protocol):
-    """A client for one store. Methods are async; blocking libraries run in a thread."""
+    """A client for one store. Methods are async; blocking libraries run on its own threads.
+
+    Each method returns or raises within the context's `timeout`.
+    """
 
     async def get(self, ref: ValueRef) -> bytes:
         """One value: `ref.property` of `ref.path`. Raises NotFound if absent."""

@@ -1,9 +1,24 @@
 """The Vault / OpenBao KV provider, on hvac.
 
-hvac is synchronous, so every request runs in a worker thread
-(`asyncio.to_thread`); a lock makes concurrent first calls share one login.
-A client obtained by login re-logs in at two thirds of its token's TTL, so a
-caller that pools clients per store never reads with an expired token.
+hvac is synchronous, so every request runs on one of the client's own four
+threads (`transport.Threads`), never the event loop's shared default pool; a
+lock makes concurrent first calls share one login. A client obtained by login
+re-logs in at two thirds of its token's TTL, so a caller that pools clients
+per store never reads with an expired token.
+
+A store's server cannot hang or flood the controller (issue 10):
+
+* Every public method (`get`, `get_all`, `validate`, and the revocation in
+  `close`) runs under one total deadline, `ProviderContext.timeout` (10 s by
+  default, `--provider-timeout`): the server check, a login or renewal and
+  the read share it, and so does the wait for the lock or for a free thread.
+  Past it the call is `Unavailable` ("... did not answer within 10s, timed
+  out") and its sockets are shut down, which frees its thread; a server
+  never trusted as Vault (below) gets the uniform message instead, the
+  deadline going to the log. The per-read socket timeout stays, as a floor.
+* An answer is read no further than `MAX_RESPONSE_BYTES` (2 MiB: a Secret
+  holds at most 1 MiB, so a KV answer twice that cannot be synced anyway);
+  past it the call is `Unavailable` naming the path, never the content.
 
 Secrets never reach an error or a log line, by construction rather than by
 scrubbing:
@@ -71,7 +86,7 @@ import os
 import ssl
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, Literal, TypeVar
 from urllib.parse import quote
 
@@ -98,14 +113,15 @@ from secretloom.providers.protocol import (
     ValueRef,
 )
 from secretloom.providers.registry import ProviderFactory
-from secretloom.providers.transport import GuardedSession, ServerMoved
+from secretloom.providers.transport import GuardedSession, ResponseTooLarge, ServerMoved, Threads
 
 _log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 Phase = Literal["read", "login", "check"]
 
-DEFAULT_TIMEOUT = 10.0
+MAX_RESPONSE_BYTES = 2 * 1024 * 1024
+_THREADS = 4  # per store client: what a hung store can hold at most
 NOT_VAULT = (
     "the store server did not answer as a Vault/OpenBao server (unreachable, refused by "
     "the operator's egress policy, or not Vault); the controller log has details"
@@ -204,7 +220,7 @@ def _translate(exc: Exception, subject: str, phase: Phase) -> ProviderError:
         return _http_error(exc.status, subject, phase)
     if isinstance(exc, EgressDenied):
         return Unavailable(f"{subject}: refused by the egress policy: {exc}")
-    if isinstance(exc, (ServerMoved, _NotVault)):
+    if isinstance(exc, (ServerMoved, _NotVault, ResponseTooLarge)):
         return Unavailable(f"{subject}: {exc}")
     if isinstance(exc, requests.RequestException):
         return _transport_error(exc, subject)
@@ -218,23 +234,19 @@ def _check_health(session: GuardedSession, server: str, timeout: float) -> None:
 
     The session, not hvac's adapter: hvac would add the store's token.
     """
-    with session.get(
+    response = session.get(
         f"{server.rstrip('/')}/v1/sys/health",
         params=_HEALTH_QUERY,
         headers={"X-Vault-Request": "true"},
         timeout=timeout,
         allow_redirects=False,
-        stream=True,  # read a bounded prefix: whoever answers chooses the body's size
-    ) as response:
-        if response.status_code != 200:
-            raise _NotVault(f"answered HTTP {response.status_code}")
-        raw = b""
-        for chunk in response.iter_content(8192):
-            raw += chunk
-            if len(raw) > _HEALTH_MAX_BYTES:
-                raise _NotVault("answered with an oversized body")
+    )
+    if response.status_code != 200:
+        raise _NotVault(f"answered HTTP {response.status_code}")
+    if len(response.content) > _HEALTH_MAX_BYTES:  # the session read at most its own cap
+        raise _NotVault("answered with an oversized body")
     try:
-        body = json.loads(raw)
+        body = json.loads(response.content)
     except ValueError:
         raise _NotVault("answered with a body that is not JSON") from None
     if not isinstance(body, dict) or any(
@@ -293,13 +305,14 @@ class VaultProvider:
         spec: VaultProviderSpec,
         ctx: ProviderContext,
         *,
-        timeout: float = DEFAULT_TIMEOUT,
+        timeout: float | None = None,  # for tests; the controller's is `ctx.timeout`
         clock: Callable[[], float] = time.monotonic,  # for tests
     ) -> None:
         self._spec = spec
         self._ctx = ctx
-        self._timeout = timeout
+        self._timeout = ctx.timeout if timeout is None else timeout
         self._clock = clock
+        self._threads = Threads(_THREADS, name="secretloom-vault")
         self._lock = asyncio.Lock()
         self._client: Any = None
         self._session: GuardedSession | None = None
@@ -316,27 +329,18 @@ class VaultProvider:
         subject = self._subject(ref)
         if ref.property is None:
             raise InvalidConfig(f"{subject}: a property is required to read one value")
-        data = await self._read(ref)
+        data = await self._bounded(lambda: self._read(ref), subject)
         if ref.property not in data:
             raise NotFound(f"{subject}: property not found")
         return _encode(data[ref.property])
 
     async def get_all(self, ref: ValueRef) -> dict[str, bytes]:
-        return {name: _encode(value) for name, value in (await self._read(ref)).items()}
+        data = await self._bounded(lambda: self._read(ref), self._subject(ref))
+        return {name: _encode(value) for name, value in data.items()}
 
     async def validate(self) -> None:
-        client = await self._ready()
         subject = f"{self._subject()} mount check"
-        url = f"/v1/sys/internal/ui/mounts/{quote(self._spec.path)}"
-        response = await self._call(lambda: client.adapter.get(url), subject, "check")
-        mount = _body(_body(response).get("data"))
-        if mount.get("type") != "kv":
-            raise InvalidConfig(f"{subject}: not a KV secrets engine")
-        actual = "v2" if _body(mount.get("options")).get("version") == "2" else "v1"
-        if actual != self._spec.version:
-            raise InvalidConfig(
-                f"{subject}: the mount is KV {actual} but the store says {self._spec.version}"
-            )
+        await self._bounded(lambda: self._check_mount(subject), subject)
 
     async def close(self) -> None:
         async with self._lock:
@@ -350,11 +354,43 @@ class VaultProvider:
                     await self._revoke(client)
                 client.adapter.close()
         finally:
+            self._threads.close()
             if self._ca_file is not None:
                 os.unlink(self._ca_file)
                 self._ca_file = None
 
     # -- reads ----------------------------------------------------------------
+
+    async def _bounded(self, work: Callable[[], Awaitable[T]], subject: str) -> T:
+        """`work()` within the call's total deadline; past it, `Unavailable`.
+
+        Cancelling `work` at the deadline cancels the thread call it awaits,
+        which shuts that call's sockets down (`transport.Threads`).
+        """
+        deadline = asyncio.timeout(self._timeout)
+        try:
+            async with deadline:
+                return await work()
+        except TimeoutError:
+            if not deadline.expired():  # not ours: some inner timeout
+                raise
+        if not self._trusted:  # never heard from as Vault: the log says why, not the tenant
+            subject = f"{self._subject()} health check"
+        error = Unavailable(f"{subject}: did not answer within {self._timeout:g}s, timed out")
+        raise (error if self._trusted else self._distrust(error)) from None
+
+    async def _check_mount(self, subject: str) -> None:
+        client = await self._ready()
+        url = f"/v1/sys/internal/ui/mounts/{quote(self._spec.path)}"
+        response = await self._call(lambda: client.adapter.get(url), subject, "check")
+        mount = _body(_body(response).get("data"))
+        if mount.get("type") != "kv":
+            raise InvalidConfig(f"{subject}: not a KV secrets engine")
+        actual = "v2" if _body(mount.get("options")).get("version") == "2" else "v1"
+        if actual != self._spec.version:
+            raise InvalidConfig(
+                f"{subject}: the mount is KV {actual} but the store says {self._spec.version}"
+            )
 
     async def _read(self, ref: ValueRef) -> dict[str, Any]:
         path = clean_path(ref.path)
@@ -386,7 +422,7 @@ class VaultProvider:
     async def _call(self, fn: Callable[[], T], subject: str, phase: Phase) -> T:
         """Run one blocking hvac call; failures become a `ProviderError` with no chain."""
         try:
-            return await asyncio.to_thread(fn)
+            return await self._threads.run(fn)
         except Exception as exc:  # translated below; hvac/requests text may quote bodies
             error = _translate(exc, subject, phase)
             moved = isinstance(exc, (ServerMoved, EgressDenied))
@@ -397,9 +433,12 @@ class VaultProvider:
 
     async def _check_server(self) -> None:
         """Trust the server once it answered as Vault; until then, one message for all."""
-        assert self._session is not None
+        session = self._session
+        assert session is not None
         try:
-            await asyncio.to_thread(_check_health, self._session, self._spec.server, self._timeout)
+            await self._threads.run(
+                lambda: _check_health(session, self._spec.server, self._timeout)
+            )
         except Exception as exc:  # the cause is for the operator's log only
             error = _translate(exc, f"{self._subject()} health check", "check")
         else:
@@ -458,7 +497,7 @@ class VaultProvider:
         if self._spec.ca_provider is not None and self._ca_file is None:
             self._ca_file = await self._write_ca(self._spec.ca_provider)
         verify: bool | str = self._ca_file or True
-        self._session = GuardedSession(self._ctx.egress, verify=verify)
+        self._session = GuardedSession(self._ctx.egress, verify=verify, max_body=MAX_RESPONSE_BYTES)
         return hvac.Client(
             url=self._spec.server,
             token=token,
@@ -479,7 +518,9 @@ class VaultProvider:
                 f"{self._subject()}: caProvider {ca.type} {ca.name!r} key {ca.key!r} "
                 "holds no PEM certificate"
             )
-        return await asyncio.to_thread(_write_private_file, pem)
+        # A few KiB to a local temp dir: written here, so that a call cancelled
+        # at its deadline cannot leave a file that `close` does not know of.
+        return _write_private_file(pem)
 
     async def _read_credential(self, ref: SecretKeyRef, field: str) -> str:
         # Reader errors propagate unchanged: the caller owns their kind and message.
@@ -530,11 +571,12 @@ class VaultProvider:
         _log.debug("vault login: %s (token ttl %ss)", subject, ttl)
 
     async def _revoke(self, client: Any) -> None:
-        """Best effort: an unrevoked token still expires with its TTL."""
+        """Best effort, within a deadline: an unrevoked token still expires with its TTL."""
         self._logged_in = False
+        subject = f"{self._subject()} token revoke"
         try:
-            await self._call(
-                client.auth.token.revoke_self, f"{self._subject()} token revoke", "login"
+            await self._bounded(
+                lambda: self._call(client.auth.token.revoke_self, subject, "login"), subject
             )
         except ProviderError as err:
             _log.warning("%s", err)

@@ -8,7 +8,9 @@
 * `sops`: a SOPS file of the app directory, decrypted in memory.
 * `vault`: a KV path through a configured store (`stores`), `#/property`.
 * `k8s`: `ref+k8s://v1/Secret/<namespace>/<name>/<key>`, only in allowed
-  namespaces (default: the app's own).
+  namespaces (default: the app's own), read through the same pinned reader
+  the controller gives stores (`providers/context.py`), so a
+  `kubernetes.io/service-account-token` Secret is refused here too.
 
 Every distinct fetch happens once (a vault path read once for all its
 properties, a SOPS file decrypted once), with bounded concurrency. Errors
@@ -18,7 +20,6 @@ name the reference (`Ref.display`), never a value.
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -26,12 +27,22 @@ from pathlib import Path
 from typing import Any
 
 from secretloom.api.vault import VaultProviderSpec
+from secretloom.providers.context import store_context
 from secretloom.providers.protocol import ProviderError, ValueRef
-from secretloom.render import paths
+from secretloom.render import app, paths
 from secretloom.render.errors import RenderError
 from secretloom.render.refs import Ref
 from secretloom.render.stores import DEFAULT_STORE, Stores
-from secretloom.sops import KeySources, SopsError, decrypt_file, goyaml
+from secretloom.runtime.kube import KubeClient
+from secretloom.sops import (
+    KeySources,
+    LimitError,
+    SopsError,
+    decrypt_file,
+    goyaml,
+    holds_encrypted_values,
+    limits,
+)
 from secretloom.sops.tree import to_plain
 
 _CONCURRENCY = 32
@@ -48,7 +59,7 @@ class Context:
     allowed_env: frozenset[str] = frozenset()
     allowed_namespaces: frozenset[str] = frozenset()
     stores: Stores | None = None
-    kube: Any = None  # a lightkube AsyncClient, when a kubeconfig was given
+    kube: KubeClient | None = None  # when the operator gave a kubeconfig or --in-cluster
 
 
 class Resolver:
@@ -99,9 +110,15 @@ class Resolver:
     async def _file(self, ref: Ref) -> Any:
         path = paths.confine(self._ctx.app_dir, ref.path, what=ref.display)
         try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError):
+            data = app.read(path, name=ref.display)
+        except OSError:
             raise RenderError(f"{ref.display}: cannot read the file") from None
+        text = app.text(data, name=ref.display)
+        if holds_encrypted_values(text):  # fail closed: ciphertext is never a value
+            raise RenderError(
+                f"{ref.display}: SOPS-encrypted values (ENC[...]) in a plain file "
+                "(read a SOPS file with ref+sops://, which verifies it)"
+            )
         if not ref.pointer:
             return text
         return follow(parse_data(text, path, ref), ref)
@@ -155,27 +172,19 @@ class Resolver:
             raise RenderError(f"{ref.display}: namespace {namespace!r} is not allowed")
         if self._ctx.kube is None:
             raise RenderError(f"{ref.display}: k8s references need --kubeconfig or --in-cluster")
-        secret = await self._once(
-            ("k8s", namespace, name), lambda: self._read_secret(ref, namespace, name)
+        value = await self._once(
+            ("k8s", namespace, name, key), lambda: self._read_secret(ref, namespace, name, key)
         )
-        if key not in secret:
-            raise RenderError(f"{ref.display}: key {key!r} not found")
-        return follow(secret[key], ref)
+        return follow(value, ref)
 
-    async def _read_secret(self, ref: Ref, namespace: str, name: str) -> dict[str, str]:
-        from lightkube.core.exceptions import ApiError
-        from lightkube.resources.core_v1 import Secret
-
+    async def _read_secret(self, ref: Ref, namespace: str, name: str, key: str) -> str:
+        assert self._ctx.kube is not None  # checked by the caller
+        reader = store_context(self._ctx.kube, namespace, tokens=None)
         try:
-            secret = await self._ctx.kube.get(Secret, name, namespace=namespace)
-        except ApiError as err:
-            raise RenderError(
-                f"{ref.display}: cannot read the Secret (HTTP {err.status.code})"
-            ) from None
-        return {
-            k: base64.b64decode(v).decode("utf-8", "surrogateescape")
-            for k, v in (secret.data or {}).items()
-        }
+            value = await reader.read_secret_key(name, key)
+        except ProviderError as err:
+            raise RenderError(f"{ref.display}: {err}") from None
+        return value.decode("utf-8", "surrogateescape")
 
 
 def _vault_value_ref(ref: Ref, spec: VaultProviderSpec) -> ValueRef:
@@ -196,11 +205,14 @@ def _vault_value_ref(ref: Ref, spec: VaultProviderSpec) -> ValueRef:
 
 
 def parse_data(text: str, path: Path, ref: Ref) -> Any:
+    """The first document of a YAML or JSON file, parsed within `limits`."""
     try:
         if path.suffix == ".json":
-            return json.loads(text)
+            return limits.loads_json(text)
         documents = goyaml.load(text)
-    except (ValueError, SopsError):
+    except LimitError as err:
+        raise RenderError(f"{ref.display}: {err}") from None
+    except SopsError:
         raise RenderError(f"{ref.display}: the file is not valid YAML or JSON") from None
     return to_plain(documents[0]) if documents else {}
 

@@ -30,6 +30,8 @@ from secretloom.render import app, argocd, links, paths, runner, stores, substit
 from secretloom.render.backends import Context, Resolver
 from secretloom.render.errors import RenderError
 from secretloom.render.tempdir import PrivateDir, private_dir
+from secretloom.runtime.kube import KubeClient
+from secretloom.runtime.kubeconfig import KubeconfigError
 from secretloom.sops import KeySources, SopsError, decrypt_file
 
 
@@ -90,17 +92,14 @@ async def _context(options: Options, settings: argocd.AppSettings) -> AsyncItera
             await kube.close()
 
 
-def _kube_client(options: Options) -> Any:
+def _kube_client(options: Options) -> KubeClient | None:
+    """The runtime's client, as the controller's; none unless the operator gave one."""
     if options.kubeconfig is None and not options.in_cluster:
         return None
-    from lightkube import AsyncClient, KubeConfig
-
-    config = (
-        KubeConfig.from_file(options.kubeconfig)
-        if options.kubeconfig is not None
-        else KubeConfig.from_service_account()
-    )
-    return AsyncClient(config)
+    try:
+        return KubeClient.from_kubeconfig(options.kubeconfig, in_cluster=options.in_cluster)
+    except KubeconfigError as err:
+        raise RenderError(str(err)) from None
 
 
 class _Job:
@@ -167,7 +166,7 @@ class _Job:
                 data = await self._resolve_data(documents[0] if documents else {})
                 files.append(tmp.write("values.json", json.dumps(data).encode()))
             else:
-                text = path.read_text(encoding="utf-8")
+                text = app.text(app.read(path, name=values_file.path), name=values_file.path)
                 resolved = await self._resolve_text(text, values_file.path)
                 files.append(
                     tmp.write("values.yaml", resolved.encode()) if resolved != text else path
@@ -188,11 +187,11 @@ class _Job:
         for path in app.manifests(self._root):
             name = paths.display(self._root, path)
             paths.confine(self._root, name, what=f"manifest {name!r}")  # a symlink out is refused
-            data = path.read_bytes()
-            if app.is_sops_file(data, path):
+            data = app.read(path, name=name)
+            if app.is_sops_file(data, path, name=name):
                 parsed.append([d for d in self._decrypt(path) if d])
             else:
-                parsed.append(substitute.YamlText(data.decode("utf-8"), name=name))
+                parsed.append(substitute.YamlText(app.text(data, name=name), name=name))
         wanted = [
             r
             for item in parsed

@@ -26,7 +26,8 @@ from secretloom.render.errors import RenderError
 BACKENDS = ("vault", "sops", "env", "file", "k8s")
 _ALLOWED_QUERY = {"vault": {"store", "version"}}
 _VALS = re.compile(r"(?:secret)?ref\+([A-Za-z0-9_-]*)://([^+\s]*)\+?")
-_AVP = re.compile(r"<path:([^<>#]*)#([^<>#]*)(?:#([^<>#]*))?>")
+# A placeholder never spans lines, so errors that quote it stay one line.
+_AVP = re.compile(r"<path:([^<>#\r\n]*)#([^<>#\r\n]*)(?:#([^<>#\r\n]*))?>")
 MARKERS = ("ref+", "<path:")
 
 

@@ -6,6 +6,12 @@ config and data homes inside the private temp dir, and only PATH/HOME plus
 those from the plugin's environment: no credential of the sidecar leaks into
 a chart's `env` lookups. Tool stderr may quote a rendered value (a chart's
 `fail` message), so every known secret is redacted from it before it is shown.
+
+What is shown of a failure is the tool's `Error:` lines, joined into the one
+line the CLI prints: helm ends every failure with "Use --debug flag to render
+out invalid YAML", which says nothing about what went wrong (issue 10), and
+both tools may print warnings before the error. A tool that prints no
+`Error:` line gets its last line shown.
 """
 
 from __future__ import annotations
@@ -51,9 +57,15 @@ def run(args: list[str], *, cwd: Path, env: dict[str, str], redact: Redactor, wh
     except subprocess.TimeoutExpired:
         raise RenderError(f"{what}: timed out after {_TIMEOUT_SECONDS}s") from None
     if done.returncode != 0:
-        lines = redact(done.stderr.decode("utf-8", "replace")).strip().splitlines()
-        raise RenderError(f"{what} failed: {lines[-1] if lines else f'exit {done.returncode}'}")
+        stderr = redact(done.stderr.decode("utf-8", "replace"))
+        raise RenderError(f"{what} failed: {_reason(stderr, done.returncode)}")
     return done.stdout.decode("utf-8")
+
+
+def _reason(stderr: str, code: int) -> str:
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    errors = [line for line in lines if line.startswith("Error:")]
+    return "; ".join(errors or lines[-1:]) or f"exit code {code}"
 
 
 def tool_env(home: Path, inherited: dict[str, str]) -> dict[str, str]:

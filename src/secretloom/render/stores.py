@@ -14,32 +14,34 @@ specs, and names the local sources of the credentials those specs refer to:
         token: {env: VAULT_TOKEN}  # or {file: /var/run/secrets/vault/token}
 
 With a kubeconfig (`--kubeconfig` or `--in-cluster`), stores are the
-SecretStores (secretloom.io/v1alpha1) of the application's namespace, and
-their credential references read Secrets of that namespace: the same pinning
-the controller applies, and the same refusal of `kubernetes.io/service-account-token`
-Secrets as credentials (their token is an API credential; the store's author
-chooses where it would be sent). Either way providers are built through the
-provider registry, never by name here, every client is closed after the
-render, and every provider gets the operator's egress policy
-(`--store-servers`, `SECRETLOOM_STORE_SERVERS`).
+SecretStores (secretloom.io/v1alpha1) of the application's namespace, read
+through the runtime's client, and their credential references go through the
+controller's own pinned reader (`providers/context.py`): Secrets and
+ConfigMaps of that namespace only, `kubernetes.io/service-account-token`
+Secrets refused (their token is an API credential; the store's author chooses
+where it would be sent), the same messages. Unlike the controller, render
+mints no ServiceAccount tokens: a store with Kubernetes auth is for the
+controller. Either way providers are built through the provider registry,
+never by name here, every client is closed after the render, and every
+provider gets the operator's egress policy (`--store-servers`,
+`SECRETLOOM_STORE_SERVERS`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from secretloom.api.secretsync import GROUP, VERSION
 from secretloom.providers import registry as provider_registry
+from secretloom.providers.context import kube_error, store_context
 from secretloom.providers.egress import EgressPolicy
 from secretloom.providers.protocol import Provider, ProviderContext, ProviderError
 from secretloom.render.errors import RenderError
-from secretloom.runtime.tokens import SERVICE_ACCOUNT_TOKEN_TYPE as SERVICE_ACCOUNT_TOKEN
+from secretloom.runtime.kube import SECRET_STORES, ApiError, KubeClient
 
 DEFAULT_STORE = "default"
 ReadKey = Callable[[str, str], Awaitable[bytes]]
@@ -116,19 +118,14 @@ def from_file(path: Path, env: Mapping[str, str], *, egress: EgressPolicy) -> St
     return Stores(spec, ctx)
 
 
-def from_cluster(kube: Any, namespace: str, *, egress: EgressPolicy) -> Stores:
-    """Stores from the SecretStores of `namespace`; `kube` is a lightkube AsyncClient."""
-    from lightkube.core.exceptions import ApiError
-    from lightkube.generic_resource import create_namespaced_resource
-    from lightkube.resources.core_v1 import ConfigMap, Secret
-
-    secret_store = create_namespaced_resource(GROUP, VERSION, "SecretStore", "secretstores")
+def from_cluster(kube: KubeClient, namespace: str, *, egress: EgressPolicy) -> Stores:
+    """Stores from the SecretStores of `namespace`, credentials pinned to it."""
 
     async def spec(name: str) -> tuple[str, Mapping[str, Any]]:
         try:
-            store = await kube.get(secret_store, name, namespace=namespace)
+            store = await kube.get(SECRET_STORES.path(namespace, name))
         except ApiError as err:
-            raise RenderError(f"SecretStore {namespace}/{name}: {err.status.code}") from None
+            raise RenderError(str(kube_error(err, f"SecretStore {name!r}", namespace))) from None
         provider = (store.get("spec") or {}).get("provider") or {}
         if len(provider) != 1:
             raise RenderError(
@@ -137,30 +134,4 @@ def from_cluster(kube: Any, namespace: str, *, egress: EgressPolicy) -> Stores:
         ((kind, body),) = provider.items()
         return str(kind), body
 
-    def reader(resource: Any, binary: bool) -> ReadKey:
-        async def read(name: str, key: str) -> bytes:
-            try:
-                obj = await kube.get(resource, name, namespace=namespace)
-            except ApiError as err:
-                raise RenderError(
-                    f"{resource.__name__} {namespace}/{name}: {err.status.code}"
-                ) from None
-            if obj.type == SERVICE_ACCOUNT_TOKEN:
-                raise RenderError(
-                    f"Secret {namespace}/{name} is a {SERVICE_ACCOUNT_TOKEN} Secret; "
-                    "ServiceAccount tokens are never sent to a store"
-                )
-            data = obj.data or {}
-            if key not in data:
-                raise RenderError(f"{resource.__name__} {namespace}/{name}: no key {key!r}")
-            return base64.b64decode(data[key]) if binary else str(data[key]).encode()
-
-        return read
-
-    ctx = ProviderContext(
-        namespace=namespace,
-        read_secret_key=reader(Secret, binary=True),
-        read_configmap_key=reader(ConfigMap, binary=False),
-        egress=egress,
-    )
-    return Stores(spec, ctx)
+    return Stores(spec, store_context(kube, namespace, tokens=None, egress=egress))

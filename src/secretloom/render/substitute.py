@@ -9,21 +9,35 @@ so an untouched `replicas: 010` could silently change meaning.
 
 Like argocd-vault-plugin, a resolved value under `data:` of a `kind: Secret`
 is base64-encoded (`stringData` takes it as is).
+
+Text passed on is checked first (fail closed): a SOPS-encrypted value
+(`ENC[AES256_GCM,…]`) here means a SOPS file whose `sops` section was removed
+or renamed, which `sops -d` refuses and which must not reach the cluster as
+is. Text is parsed with `goyaml.compose`, within `limits`, when it holds a
+reference or both an anchor and an alias: aliases are never expanded here,
+but a document whose aliases would expand past the limit is refused rather
+than handed on to the next YAML reader.
 """
 
 from __future__ import annotations
 
 import base64
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from secretloom.render import refs
 from secretloom.render.errors import RenderError
+from secretloom.sops import SopsError, goyaml, holds_encrypted_values
+
+# `&name` and `*name` where YAML reads them as an anchor and an alias: a cheap
+# scan, false positives only cost a parse.
+_ANCHOR = re.compile(r"(?:^|[\s\[{,])&[^\s\[\]{},]")
+_ALIAS = re.compile(r"(?:^|[\s\[{,])\*[^\s\[\]{},]")
 
 
 @dataclass(frozen=True)
@@ -39,17 +53,18 @@ class YamlText:
     def __init__(self, text: str, *, name: str) -> None:
         self.text = text.removeprefix("\ufeff")
         self._sites: list[_Site] = []
-        if not refs.might_contain(self.text):
+        if holds_encrypted_values(self.text):
+            raise RenderError(
+                f"{name}: SOPS-encrypted values (ENC[...]) without valid sops metadata: "
+                "refusing to pass them on (was the sops section removed or renamed?)"
+            )
+        aliased = _ANCHOR.search(self.text) and _ALIAS.search(self.text)
+        if not (refs.might_contain(self.text) or aliased):
             return
         try:
-            for document in yaml.compose_all(self.text, Loader=yaml.SafeLoader):
-                if document is not None:
-                    self._collect(document, secret_data=_secret_data(document), seen=set())
-        except yaml.YAMLError as err:
-            mark = getattr(err, "problem_mark", None)
-            where = f" at line {mark.line + 1}" if mark is not None else ""
-            raise RenderError(f"{name}: invalid YAML{where}") from None
-        except RenderError as err:
+            for document in goyaml.compose(self.text):
+                self._collect(document, secret_values=_secret_values(document), seen=set())
+        except (SopsError, RenderError) as err:
             raise RenderError(f"{name}: {err}") from None
 
     def references(self) -> list[refs.Ref]:
@@ -68,37 +83,31 @@ class YamlText:
             last = end
         return "".join([*out, self.text[last:]])
 
-    def _collect(self, node: Node, *, secret_data: Node | None, seen: set[int]) -> None:
+    def _collect(self, node: Node, *, secret_values: set[int], seen: set[int]) -> None:
         if id(node) in seen:  # an alias: its anchor is substituted once
             return
         seen.add(id(node))
         if isinstance(node, ScalarNode):
             found = refs.find(node.value)
             if found:
-                self._sites.append(
-                    _Site(node, found, secret_data is not None and node in _values(secret_data))
-                )
+                self._sites.append(_Site(node, found, id(node) in secret_values))
         elif isinstance(node, MappingNode):
             for _, value in node.value:  # keys are never substituted
-                self._collect(value, secret_data=secret_data, seen=seen)
+                self._collect(value, secret_values=secret_values, seen=seen)
         elif isinstance(node, SequenceNode):
             for item in node.value:
-                self._collect(item, secret_data=secret_data, seen=seen)
+                self._collect(item, secret_values=secret_values, seen=seen)
 
 
-def _secret_data(document: Node) -> Node | None:
-    """The `data` mapping of a `kind: Secret` document, if any."""
+def _secret_values(document: Node) -> set[int]:
+    """The nodes under `data` of a `kind: Secret` document (by id: nodes compare by identity)."""
     if not isinstance(document, MappingNode):
-        return None
+        return set()
     fields = {k.value: v for k, v in document.value if isinstance(k, ScalarNode)}
-    kind = fields.get("kind")
-    if isinstance(kind, ScalarNode) and kind.value == "Secret":
-        return fields.get("data")
-    return None
-
-
-def _values(mapping: Node) -> list[Node]:
-    return [v for _, v in mapping.value] if isinstance(mapping, MappingNode) else []
+    kind, data = fields.get("kind"), fields.get("data")
+    if isinstance(kind, ScalarNode) and kind.value == "Secret" and isinstance(data, MappingNode):
+        return {id(v) for _, v in data.value}
+    return set()
 
 
 def collect_data(value: Any) -> list[refs.Ref]:

@@ -4,6 +4,16 @@ Cluster-wide mode runs one informer; namespaced mode (`--namespaces a,b`)
 runs one informer per namespace, so the controller needs only Roles in those
 namespaces and never lists anything cluster-wide (ESO GHSA-fcxq). Callers see
 one cache either way: reads route by the key's namespace.
+
+Controllers put the API server's answer to their own writes back into the
+cache (`put`), so the next reconcile compares with what was just written
+rather than writing it again. That answer races with the watch: the watch may
+already have delivered a newer version, or the object's DELETED (the answer
+to removing the last finalizer is an object that no longer exists). A put is
+therefore an update, never an insert, and never a step back: it is dropped
+when the cache no longer holds the object or holds a newer resourceVersion.
+Before this rule, a deleted store-backed SecretSync could stay in the cache,
+and in the metrics, forever (issue 10).
 """
 
 from __future__ import annotations
@@ -17,9 +27,19 @@ from secretloom.runtime.informer import (
     Informer,
     Key,
     Transform,
+    key_of,
     strip_managed_fields,
 )
 from secretloom.runtime.kube import KubeClient, Obj, Resource
+
+
+def _older(meta: Obj, cached: Obj) -> bool:
+    """Is `meta` an older version than `cached`? resourceVersions are etcd revisions in
+    practice; when either is not a number, the write's answer is taken as newer."""
+    try:
+        return int(meta.get("resourceVersion", "")) < int(cached.get("resourceVersion", ""))
+    except ValueError:
+        return False
 
 
 class Cache:
@@ -47,10 +67,15 @@ class Cache:
         informer = self._for(key[0])
         return informer.store.get(key) if informer else None
 
-    def put(self, obj: Obj) -> None:
-        informer = self._for(obj["metadata"].get("namespace", ""))
-        if informer is not None:
-            informer.store.put(obj)
+    def put(self, obj: Obj) -> bool:
+        """Replace the cached copy of `obj` with this newer one; False if dropped (see above)."""
+        meta = obj["metadata"]
+        informer = self._for(meta.get("namespace", ""))
+        cached = informer.store.get(key_of(obj)) if informer else None
+        if informer is None or cached is None or _older(meta, cached["metadata"]):
+            return False
+        informer.store.put(obj)
+        return True
 
     def by_index(self, name: str, value: str, namespace: str) -> set[Key]:
         informer = self._for(namespace)

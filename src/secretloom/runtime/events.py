@@ -2,13 +2,22 @@
 
 An Event names the object, a CamelCase reason and a note for people. Notes are
 built by controllers from key names, field managers and counts, never from
-values. A repeated (object, reason, note) inside `dedup_window` is counted, not
+values. A repeated (object, reason, note) inside `dedup_window` is dropped, not
 re-sent, so a contested key cannot flood the API server with Events (client-go
 has the same filter).
+
+Events are sent in the background, as client-go's broadcaster does: a
+reconcile never waits for one (a Normal `Synced` Event per rotation would
+otherwise add an API round trip to every write), and at most `max_in_flight`
+are pending; beyond that they are dropped with a log line, because an Event
+is a courtesy and the status carries the truth. `close` lets the pending ones
+finish at shutdown.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime
 import logging
 import time
@@ -21,13 +30,23 @@ REPORTING_CONTROLLER = "secretloom.io/controller"
 
 
 class EventRecorder:
-    def __init__(self, client: KubeClient, instance: str, dedup_window: float = 60.0) -> None:
+    def __init__(
+        self,
+        client: KubeClient,
+        instance: str,
+        *,
+        dedup_window: float = 60.0,
+        max_in_flight: int = 100,
+    ) -> None:
         self._client = client
         self._instance = instance[:128]
         self._window = dedup_window
+        self._max_in_flight = max_in_flight
         self._recent: dict[tuple[str, str, str], float] = {}
+        self._sending: set[asyncio.Task[None]] = set()
 
-    async def emit(self, regarding: Obj, reason: str, note: str, *, warning: bool = False) -> None:
+    def emit(self, regarding: Obj, reason: str, note: str, *, warning: bool = False) -> None:
+        """Send an Event about `regarding` in the background (see the module docstring)."""
         meta = regarding["metadata"]
         fingerprint = (meta.get("uid", ""), reason, note)
         now = time.monotonic()
@@ -56,8 +75,30 @@ class EventRecorder:
                 "resourceVersion": meta.get("resourceVersion", ""),
             },
         }
+        if len(self._sending) >= self._max_in_flight:
+            log.warning("too many events in flight, dropping one", extra={"reason": reason})
+            return
+        task = asyncio.create_task(self._send(namespace, body))
+        self._sending.add(task)
+        task.add_done_callback(self._sending.discard)
+
+    async def _send(self, namespace: str, body: Obj) -> None:
         try:
             await self._client.create(EVENTS.path(namespace), body)
-        except ApiError as err:
-            # Events are best effort: losing one must not fail a reconcile.
-            log.warning("recording an event failed", extra={"reason": reason, "error": str(err)})
+        except Exception as err:  # best effort: a lost Event must not fail anything
+            error = str(err) if isinstance(err, ApiError) else type(err).__name__
+            log.warning(
+                "recording an event failed", extra={"reason": body["reason"], "error": error}
+            )
+
+    async def close(self, timeout: float = 5.0) -> None:
+        """Give the Events in flight `timeout` seconds to land, then cancel the rest."""
+        pending = set(self._sending)
+        if not pending:
+            return
+        _, late = await asyncio.wait(pending, timeout=timeout)
+        for task in late:
+            task.cancel()
+        for task in late:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task

@@ -1,8 +1,9 @@
 """A thin async Kubernetes API client over raw JSON.
 
-lightkube loads the kubeconfig (every auth mode it knows: tokens, client
-certificates, exec plugins, in-cluster service accounts) and builds the HTTP
-client; requests here speak plain dicts. Typed models cost a parse per watch
+`runtime/kubeconfig.py` loads the configuration (a kubeconfig through
+lightkube's parser, exec credential plugins v1 and v1beta1, or the pod's
+service account) and every problem with it is one `KubeconfigError` line;
+requests here speak plain dicts. Typed models cost a parse per watch
 event on the hot path, and a controller needs only a handful of verbs: list
 (paginated, returning the list's resourceVersion), watch (with bookmarks),
 get, server-side apply, delete, create.
@@ -11,7 +12,12 @@ Client-side rate limiting is an explicit knob (`qps`, `burst`): a token bucket
 in front of every request except long-running watches, like client-go's.
 
 Errors carry the API server's `Status` reason and message; those never hold
-Secret data (the server does not echo request bodies into Status messages).
+Secret data (the server does not echo request bodies into Status messages). A
+request that got no answer, because the connection failed or the exec plugin
+gave no credential, is `Unreachable`, retried like any outage.
+
+The `Resource` constants below are the only ones: every layer (controllers,
+render, cli, testing, bench) names kinds through them.
 """
 
 from __future__ import annotations
@@ -26,9 +32,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx2 as httpx
-from lightkube.config.client_adapter import ConnectionParams, verify_cluster
-from lightkube.config.kubeconfig import KubeConfig
-from lightkube.config.models import User
+
+from secretloom.api import secretsync, stores
+from secretloom.runtime.execauth import ExecError
+from secretloom.runtime.kubeconfig import load
 
 Obj = dict[str, Any]
 APPLY_PATCH = "application/apply-patch+yaml"
@@ -50,8 +57,15 @@ class Gone(ApiError):
     """410: the requested resourceVersion is too old; relist."""
 
 
+class NotLeader(ApiError):
+    """A write refused before it was sent: this replica's lease may have passed to another."""
+
+    def __init__(self) -> None:
+        super().__init__(0, "NotLeader", "this replica no longer holds the leader lease")
+
+
 class Unreachable(ApiError):
-    """No HTTP answer at all: connection refused, reset, timed out, or a broken stream."""
+    """No HTTP answer: connection refused, reset, timed out, a broken stream, no credential."""
 
     def __init__(self, cause: Exception) -> None:
         super().__init__(0, "Unreachable", f"{type(cause).__name__}: {cause}")
@@ -85,6 +99,7 @@ class Resource:
 
 
 SECRETS = Resource("", "v1", "secrets")
+CONFIGMAPS = Resource("", "v1", "configmaps")
 NAMESPACES = Resource("", "v1", "namespaces", namespaced=False)
 EVENTS = Resource("events.k8s.io", "v1", "events")
 LEASES = Resource("coordination.k8s.io", "v1", "leases")
@@ -96,6 +111,8 @@ ADMISSION_POLICIES = Resource(
 ADMISSION_POLICY_BINDINGS = Resource(
     "admissionregistration.k8s.io", "v1", "validatingadmissionpolicybindings", namespaced=False
 )
+SECRET_SYNCS = Resource(secretsync.GROUP, secretsync.VERSION, secretsync.PLURAL)
+SECRET_STORES = Resource(secretsync.GROUP, secretsync.VERSION, stores.STORE_PLURAL)
 
 
 class TokenBucket:
@@ -145,22 +162,36 @@ class KubeClient:
         self._http = http
         self._endpoint = endpoint
         self._limiter = TokenBucket(qps, burst)
+        # Leader election's write fence: when set, every write is refused unless it
+        # says the lease is still ours. Checked just before the request is sent, so
+        # a leader that was paused past its lease (SIGSTOP, a long GC, a frozen VM)
+        # cannot wake up and apply what its queue held (see runtime/leader.py).
+        self.fence: Callable[[], bool] | None = None
 
     @classmethod
     def from_kubeconfig(
-        cls, path: Path | str | None = None, *, qps: float = 50.0, burst: int = 100
+        cls,
+        path: Path | str | None = None,
+        *,
+        in_cluster: bool = False,
+        qps: float = 50.0,
+        burst: int = 100,
     ) -> KubeClient:
-        """From a kubeconfig file, or (None) $KUBECONFIG / ~/.kube/config / in-cluster."""
-        config = KubeConfig.from_file(path) if path is not None else KubeConfig.from_env()
-        single = config.get()
-        if single is None:
-            raise ValueError(f"kubeconfig {path or '(default)'} has no current context")
-        params = ConnectionParams(timeout=httpx.Timeout(30.0), trust_env=False)
-        # Large enough for a worker pool plus watches; HTTP/1.1 needs one connection each.
-        params_dict = {"limits": httpx.Limits(max_connections=200, max_keepalive_connections=50)}
-        http = httpx.AsyncClient(**{**params.httpx_params(single), **params_dict})
-        anonymous = verify_cluster(single.cluster, User(), single.abs_file, trust_env=False)
-        endpoint = Endpoint(single.cluster.server, anonymous)
+        """From `path`, the pod's service account (`in_cluster`), or (neither) the environment.
+
+        Raises `KubeconfigError` (one line) when the configuration is unusable.
+        """
+        connection = load(path, in_cluster=in_cluster)
+        http = httpx.AsyncClient(
+            base_url=connection.server,
+            verify=connection.verify,
+            auth=connection.auth,
+            timeout=httpx.Timeout(30.0),
+            trust_env=False,
+            # Large enough for a worker pool plus watches; HTTP/1.1 needs one connection each.
+            limits=httpx.Limits(max_connections=200, max_keepalive_connections=50),
+        )
+        endpoint = Endpoint(connection.server, connection.anonymous)
         return cls(http, endpoint=endpoint, qps=qps, burst=burst)
 
     async def close(self) -> None:
@@ -180,15 +211,18 @@ class KubeClient:
         params: Mapping[str, str | int | bool] | None = None,
         body: Obj | None = None,
         content_type: str = "application/json",
+        unfenced: bool = False,
     ) -> Obj:
         await self._limiter.acquire()
+        if method != "GET" and not unfenced and self.fence is not None and not self.fence():
+            raise NotLeader()
         content = json.dumps(body).encode() if body is not None else None
         headers = {"Content-Type": content_type} if content is not None else {}
         try:
             response = await self._http.request(
                 method, path, params=_params(params), content=content, headers=headers
             )
-        except httpx.TransportError as err:
+        except (httpx.TransportError, ExecError) as err:
             raise Unreachable(err) from None
         if response.status_code >= 300:
             raise _error(response.status_code, response.content)
@@ -229,8 +263,8 @@ class KubeClient:
             raise _error(response.status_code, response.content)
         return response.status_code != 401
 
-    async def create(self, path: str, body: Obj) -> Obj:
-        return await self.request("POST", path, body=body)
+    async def create(self, path: str, body: Obj, *, unfenced: bool = False) -> Obj:
+        return await self.request("POST", path, body=body, unfenced=unfenced)
 
     async def delete(self, path: str) -> Obj:
         return await self.request("DELETE", path)
@@ -244,9 +278,9 @@ class KubeClient:
             params["force"] = True
         return await self.request("PATCH", path, params=params, body=body, content_type=APPLY_PATCH)
 
-    async def replace(self, path: str, body: Obj) -> Obj:
+    async def replace(self, path: str, body: Obj, *, unfenced: bool = False) -> Obj:
         """PUT: optimistic concurrency through `metadata.resourceVersion` (409 on a race)."""
-        return await self.request("PUT", path, body=body)
+        return await self.request("PUT", path, body=body, unfenced=unfenced)
 
     async def merge_patch(self, path: str, body: Obj) -> Obj:
         return await self.request("PATCH", path, body=body, content_type=MERGE_PATCH)
@@ -311,7 +345,7 @@ class KubeClient:
                         status = event.get("object") or {}
                         raise _status_error(int(status.get("code") or 500), status)
                     yield event
-        except (httpx.TransportError, httpx.StreamError, ValueError) as err:
+        except (httpx.TransportError, httpx.StreamError, ExecError, ValueError) as err:
             raise Unreachable(err) from None
 
 

@@ -11,6 +11,16 @@ replicas cannot shorten a lease. A standby therefore takes over at most
 A leader that cannot renew for `renew_deadline` steps down (the caller exits,
 as controller-runtime does); on a clean shutdown it releases the Lease so a
 standby takes over at once.
+
+Stepping down on the next renewal attempt is not enough: a leader paused past
+its lease (SIGSTOP, a stalled VM) wakes up with a queue full of work and would
+apply it before its renewal loop even runs — the chaos suite caught exactly
+that, rolling keys back after a standby had taken over. So `valid()` is a
+write fence for the client: true only while the last successful renewal
+*began* less than `renew_deadline` ago on the monotonic clock (which keeps
+counting while a process is stopped). `renew_deadline < lease_duration` means
+the fence closes before any standby can take the Lease over. The Lease's own
+acquire/renew/release requests are the only writes that pass it.
 """
 
 from __future__ import annotations
@@ -46,7 +56,13 @@ class LeaderElector:
         self._config = config
         self.identity = identity
         self._observed: tuple[str, float] | None = None  # (resourceVersion, monotonic seen)
+        self._renewed = -float("inf")  # monotonic start of the last successful renewal
         self.is_leader = asyncio.Event()
+
+    def valid(self) -> bool:
+        """The write fence: this replica holds the lease and renewed it recently enough."""
+        fresh = time.monotonic() - self._renewed < self._config.renew_deadline
+        return self.is_leader.is_set() and fresh
 
     @property
     def _path(self) -> str:
@@ -62,12 +78,9 @@ class LeaderElector:
 
     async def hold(self) -> None:
         """Renew until renewal fails for `renew_deadline`; then return (leadership lost)."""
-        last_renewed = time.monotonic()
         while True:
             await asyncio.sleep(self._config.retry_period)
-            if await self._try_acquire_or_renew():
-                last_renewed = time.monotonic()
-            elif time.monotonic() - last_renewed > self._config.renew_deadline:
+            if not await self._try_acquire_or_renew() and not self.valid():
                 log.error("lost leadership", extra={"identity": self.identity})
                 metrics.LEADER.set(0)
                 self.is_leader.clear()
@@ -82,13 +95,20 @@ class LeaderElector:
             if lease["spec"].get("holderIdentity") == self.identity:
                 lease["spec"]["holderIdentity"] = ""
                 lease["spec"]["leaseDurationSeconds"] = 1
-                await self._client.replace(self._path, lease)
+                await self._client.replace(self._path, lease, unfenced=True)
         except ApiError as err:
             log.warning("releasing the lease failed", extra={"error": str(err)})
         self.is_leader.clear()
         metrics.LEADER.set(0)
 
     async def _try_acquire_or_renew(self) -> bool:
+        started = time.monotonic()
+        if await self._acquire_or_renew():
+            self._renewed = started
+            return True
+        return False
+
+    async def _acquire_or_renew(self) -> bool:
         now = _micro_time()
         spec: Obj = {
             "holderIdentity": self.identity,
@@ -110,7 +130,7 @@ class LeaderElector:
             spec["leaseTransitions"] = int(current.get("leaseTransitions") or 0) + 1
         lease["spec"] = {**current, **spec}
         try:
-            updated = await self._client.replace(self._path, lease)
+            updated = await self._client.replace(self._path, lease, unfenced=True)
         except ApiError:
             return False  # someone else won the race (409) or the server is away
         self._observed = (updated["metadata"]["resourceVersion"], time.monotonic())
@@ -124,7 +144,9 @@ class LeaderElector:
             "spec": spec,
         }
         try:
-            created = await self._client.create(LEASES.path(self._config.namespace), body)
+            created = await self._client.create(
+                LEASES.path(self._config.namespace), body, unfenced=True
+            )
         except ApiError:
             return False
         self._observed = (created["metadata"]["resourceVersion"], time.monotonic())

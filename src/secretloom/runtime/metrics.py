@@ -134,8 +134,14 @@ PROVIDER_CALLS = Counter(
 LEADER = Gauge("secretloom_leader", "1 while this replica holds the lease.", registry=REGISTRY)
 
 
-async def serve(host: str, port: int, ready: Callable[[], bool]) -> asyncio.Server:
-    """Serve /metrics, /healthz and /readyz (200 once `ready()` is true)."""
+async def serve(
+    host: str,
+    port: int,
+    ready: Callable[[], bool],
+    healthy: Callable[[], bool] = lambda: True,
+) -> asyncio.Server:
+    """Serve /metrics, /healthz (503 once `healthy()` is false: a liveness signal, e.g. a
+    reconcile stuck for minutes) and /readyz (200 once `ready()` is true: the caches synced)."""
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
@@ -146,12 +152,12 @@ async def serve(host: str, port: int, ready: Callable[[], bool]) -> asyncio.Serv
             path = parts[1] if len(parts) > 1 else "/"
             if path == "/metrics":
                 status, body, ctype = "200 OK", generate_latest(REGISTRY), CONTENT_TYPE_LATEST
-            elif path == "/healthz":
-                status, body, ctype = "200 OK", b"ok\n", "text/plain"
-            elif path == "/readyz":
-                ok = ready()
+            elif path in ("/healthz", "/readyz"):
+                live = path == "/healthz"
+                ok = healthy() if live else ready()
                 status = "200 OK" if ok else "503 Service Unavailable"
-                body, ctype = (b"ok\n" if ok else b"not ready\n"), "text/plain"
+                verdict = b"ok\n" if ok else (b"stuck\n" if live else b"not ready\n")
+                body, ctype = verdict, "text/plain"
             else:
                 status, body, ctype = "404 Not Found", b"not found\n", "text/plain"
             head = f"HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\n"

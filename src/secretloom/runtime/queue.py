@@ -8,6 +8,8 @@
 - Failures back off per key exponentially (5 ms doubling to 1000 s, as
   client-go's default), combined with a global token bucket (10 qps, burst 100)
   so that a mass failure cannot become a retry storm; `forget` resets a key.
+  A caller that keeps a key's failure count itself (the SecretSync reconciler
+  keeps it in the object's memory record) asks `after(failures)` instead.
 """
 
 from __future__ import annotations
@@ -41,11 +43,12 @@ class RateLimiter(Generic[K]):
         """Delay before retrying `key`: the larger of its backoff and the bucket's wait."""
         failures = self._failures[key]
         self._failures[key] = failures + 1
+        return self.after(failures)
+
+    def after(self, failures: int) -> float:
+        """Delay after `failures` earlier failures of one key, with the global bucket's wait."""
         per_key = min(self._base * 2.0**failures, self._max)
         return max(per_key, self._bucket_delay())
-
-    def failures(self, key: K) -> int:
-        return self._failures.get(key, 0)
 
     def forget(self, key: K) -> None:
         self._failures.pop(key, None)

@@ -13,6 +13,14 @@ cache and converges it (level-triggered). Outcomes:
 
 Workers start only after every informer has synced, and there are exactly
 `workers` of them: concurrency is an explicit knob.
+
+A reconcile that never returns holds its worker forever, and with every
+worker held nothing converges while the process looks alive (issue 10: four
+SecretSyncs on a store that answered one byte every five seconds did exactly
+that, and `/healthz` said ok). So the controller knows when each running
+reconcile started: `busy_for()` is the age of the oldest, and the manager's
+liveness probe fails once it passes a bound, so the platform restarts a
+process whose workers are stuck rather than leaving it silently wedged.
 """
 
 from __future__ import annotations
@@ -20,7 +28,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Hashable, Sequence
+from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -48,15 +56,23 @@ class Controller(Generic[K]):
         *,
         queue: WorkQueue[K] | None = None,
         workers: int = 4,
+        clock: Callable[[], float] = time.monotonic,  # for tests
     ) -> None:
         self.name = name
         self._reconcile = reconcile
-        self.queue: WorkQueue[K] = queue or WorkQueue()
+        # Not `queue or ...`: an empty queue is falsy, and a caller's queue must be the one used.
+        self.queue: WorkQueue[K] = queue if queue is not None else WorkQueue()
         self._workers = workers
+        self._clock = clock
+        self._running: dict[K, float] = {}  # key -> when its reconcile started
 
-    async def run(self, wait_for: Sequence[asyncio.Event] = ()) -> None:
-        for event in wait_for:
-            await event.wait()
+    def busy_for(self) -> float:
+        """Seconds the longest-running reconcile has been running (0 when idle)."""
+        if not self._running:
+            return 0.0
+        return self._clock() - min(self._running.values())
+
+    async def run(self) -> None:
         log.info("starting workers", extra={"controller": self.name, "workers": self._workers})
         try:
             async with asyncio.TaskGroup() as group:
@@ -79,6 +95,7 @@ class Controller(Generic[K]):
 
     async def _process(self, key: K) -> None:
         started = time.perf_counter()
+        self._running[key] = self._clock()
         outcome = "success"
         try:
             result = await self._reconcile(key)
@@ -101,5 +118,6 @@ class Controller(Generic[K]):
             if result.requeue_after is not None:
                 self.queue.add_after(key, result.requeue_after)
         finally:
+            del self._running[key]
             metrics.RECONCILE_TOTAL.labels(self.name, outcome).inc()
             metrics.RECONCILE_DURATION.labels(self.name).observe(time.perf_counter() - started)

@@ -36,16 +36,13 @@ class SecretCache:
         self._client = client
         self._is_referenced = is_referenced
         self.cache = Cache(client, SECRETS, namespaces, transform=self._transform)
-        self.fetches = 0
+        self.fetches = 0  # Secrets fetched because their data was not cached (for tests)
 
     def _transform(self, obj: Obj) -> Obj:
         meta = obj["metadata"]
         if not self._is_referenced((meta.get("namespace", ""), meta["name"])):
             return {"metadata": {k: meta[k] for k in _SKELETON if k in meta}, STRIPPED: True}
         return _trim(obj)
-
-    def exists(self, namespace: str, name: str) -> bool:
-        return self.cache.get((namespace, name)) is not None
 
     async def get_with_data(self, namespace: str, name: str) -> Obj | None:
         cached = self.cache.get((namespace, name))
@@ -60,8 +57,8 @@ class SecretCache:
         self.fetches += 1
         fresh = _trim(fresh)
         current = self.cache.get((namespace, name))
-        if current is None or STRIPPED in current:
-            self.cache.put(fresh)
+        if current is not None and STRIPPED in current:
+            self.cache.put(fresh)  # an update only: a Secret deleted meanwhile stays deleted
         return fresh
 
 

@@ -10,7 +10,8 @@ the tests: every corpus file must decrypt to exactly what `sops -d` prints.
 Layout: `tree` (the document model), `goyaml`/`stores` (file formats with
 go-yaml's scalar rules), `metadata`, `cipher` (one value), `walk` (the tree
 walk, encryption rules and MAC), `keys` (age via pyrage, PGP via gpg),
-`shamir` (key groups), `emit` (plaintext output like `sops -d`).
+`shamir` (key groups), `emit` (plaintext output like `sops -d`), `limits`
+(size, nesting and alias bounds of every parse of untrusted input).
 
 Decrypted values live only in memory; errors name files, paths and keys,
 never values.
@@ -18,11 +19,19 @@ never values.
 
 from __future__ import annotations
 
-from secretloom.sops.api import Decrypted, decrypt, decrypt_file, is_encrypted
+from secretloom.sops.api import (
+    Decrypted,
+    decrypt,
+    decrypt_file,
+    is_encrypted,
+    mentions_metadata,
+)
+from secretloom.sops.cipher import holds_encrypted_values
 from secretloom.sops.errors import (
     DataKeyError,
     FormatError,
     IntegrityError,
+    LimitError,
     NotEncrypted,
     SopsError,
 )
@@ -36,10 +45,13 @@ __all__ = [
     "FormatError",
     "IntegrityError",
     "KeySources",
+    "LimitError",
     "NotEncrypted",
     "SopsError",
     "decrypt",
     "decrypt_file",
     "detect_format",
+    "holds_encrypted_values",
     "is_encrypted",
+    "mentions_metadata",
 ]

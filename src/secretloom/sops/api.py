@@ -6,12 +6,14 @@ the MAC has verified, and the result holds the plaintext only in memory.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from secretloom.sops import emit, metadata, stores, walk
-from secretloom.sops.errors import FormatError
+from secretloom.sops import cipher, emit, limits, metadata, stores, walk
+from secretloom.sops.errors import DataKeyError, FormatError, NotEncrypted, shown
 from secretloom.sops.keys import KeySources
 from secretloom.sops.stores import Format
 from secretloom.sops.tree import Branch, to_plain
@@ -39,24 +41,52 @@ class Decrypted:
 
 
 def decrypt(data: bytes, fmt: Format, keys: KeySources, *, source: str = "<input>") -> Decrypted:
-    try:
+    """Parse (within `limits`), recover the data key, decrypt and verify; or a one-line error."""
+    source = shown(source)
+    with _parsing(source, data):
+        limits.check_size(data)
         loaded = stores.load(data, fmt)
         meta = metadata.parse(loaded.metadata)
-    except FormatError as err:  # parse errors do not know the file's name
-        raise type(err)(f"{source}: {err}") from None
     data_key = keys.data_key(meta, where=source)
-    return Decrypted(fmt, walk.decrypt_branches(loaded.branches, meta, data_key, source=source))
+    if len(data_key) not in cipher.DATA_KEY_SIZES:
+        raise DataKeyError(f"{source}: the data key has an invalid length")
+    with limits.guarded(source):  # the walk's own errors name the source already
+        return Decrypted(fmt, walk.decrypt_branches(loaded.branches, meta, data_key, source=source))
+
+
+@contextlib.contextmanager
+def _parsing(source: str, data: bytes) -> Iterator[None]:
+    """Parse errors do not know the file's name: add it, and say why metadata is missing."""
+    try:
+        with limits.guarded():
+            yield
+    except NotEncrypted:
+        if cipher.holds_encrypted_values(data):  # fail closed, and say why
+            raise NotEncrypted(
+                f"{source}: encrypted values (ENC[...]) but no sops metadata: "
+                "was the sops section removed or renamed?"
+            ) from None
+        raise NotEncrypted(f"{source}: sops metadata not found") from None
+    except FormatError as err:
+        raise type(err)(f"{source}: {err}") from None
 
 
 def decrypt_file(
     path: Path, keys: KeySources, *, fmt: Format | None = None, name: str | None = None
 ) -> Decrypted:
-    """Decrypt a file; `name` is how errors refer to it (default: the path)."""
+    """Decrypt a file of at most `limits.MAX_FILE_BYTES`; `name` is how errors refer to it."""
+    source = name or str(path)
     return decrypt(
-        path.read_bytes(), fmt or stores.detect_format(path), keys, source=name or str(path)
+        limits.read(path, name=source), fmt or stores.detect_format(path), keys, source=source
     )
 
 
-def is_encrypted(data: bytes, fmt: Format) -> bool:
-    """Whether `data` is a SOPS document (has metadata); it is not decrypted."""
-    return stores.has_metadata(data, fmt)
+def is_encrypted(data: bytes, fmt: Format, *, source: str = "<input>") -> bool:
+    """Whether `data` is a SOPS document (parses, has metadata); it is not decrypted."""
+    with _parsing(shown(source), data):
+        return stores.has_metadata(data, fmt)
+
+
+def mentions_metadata(data: bytes, fmt: Format) -> bool:
+    """Whether `data` may be a SOPS document, by a scan without a parse (see `stores`)."""
+    return stores.mentions_metadata(data, fmt)

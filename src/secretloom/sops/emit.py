@@ -15,7 +15,7 @@ from typing import Any
 import yaml
 
 from secretloom.sops import gotext
-from secretloom.sops.errors import FormatError
+from secretloom.sops.errors import FormatError, shown
 from secretloom.sops.stores import Format
 from secretloom.sops.tree import Branch, Comment, Timestamp, Value, to_plain
 
@@ -39,7 +39,7 @@ def _dotenv(branch: Branch) -> str:
         if isinstance(key, Comment):
             lines.append(f"#{key.text}\n")
         elif isinstance(value, Branch | list):
-            raise FormatError(f"cannot use a complex value in a dotenv file: {key}")
+            raise FormatError(f"cannot use a complex value in a dotenv file: {shown(key)}")
         else:
             lines.append(f"{key}={_go_string(value)}".replace("\n", "\\n") + "\n")
     return "".join(lines)

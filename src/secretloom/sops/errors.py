@@ -8,6 +8,11 @@ a data key or an identity.
 from __future__ import annotations
 
 
+def shown(text: str) -> str:
+    """A file name or key path as a message shows it: on one line, control characters escaped."""
+    return text if text.isprintable() else repr(text)[1:-1]
+
+
 class SopsError(Exception):
     """Base class; `str(err)` is safe for logs and status."""
 
@@ -26,3 +31,7 @@ class DataKeyError(SopsError):
 
 class IntegrityError(SopsError):
     """A value or the MAC failed authentication: the file was tampered with."""
+
+
+class LimitError(FormatError):
+    """The input exceeds a parser limit (size, nesting, alias expansion): see `limits`."""

@@ -40,11 +40,12 @@ def format_bool(value: bool) -> str:
 _DATE = r"(\d{4})-(\d{1,2})-(\d{1,2})"
 _CLOCK = r"(\d{1,2}):(\d{1,2}):(\d{1,2})(\.\d+)?"
 # go-yaml's timestamp layouts, in its order: RFC 3339 with a "T"/"t" and a zone,
-# a space and no zone, or a date alone.
+# a space and no zone, or a date alone. ASCII digits only, as Go reads them
+# (Python's \d would also take other scripts' digits).
 _LAYOUTS = (
-    re.compile(f"{_DATE}[Tt]{_CLOCK}(Z|[+-]\\d{{2}}:\\d{{2}})"),
-    re.compile(f"{_DATE} {_CLOCK}()"),
-    re.compile(f"{_DATE}()()()()()"),
+    re.compile(f"{_DATE}[Tt]{_CLOCK}(Z|[+-]\\d{{2}}:\\d{{2}})", re.ASCII),
+    re.compile(f"{_DATE} {_CLOCK}()", re.ASCII),
+    re.compile(f"{_DATE}()()()()()", re.ASCII),
 )
 
 
@@ -64,12 +65,12 @@ def parse_time(text: str) -> tuple[datetime, str] | None:
 
 def _to_datetime(*parts: str | None) -> datetime | None:
     year, month, day, hour, minute, second, fraction, zone = parts
-    tz = UTC
-    if zone and zone != "Z":
-        sign = -1 if zone[0] == "-" else 1
-        tz = timezone(sign * timedelta(hours=int(zone[1:3]), minutes=int(zone[4:6])))
     micro = int((fraction or ".0")[1:7].ljust(6, "0"))
-    try:
+    try:  # an out-of-range field or offset is not a time: go-yaml keeps the text
+        tz = UTC
+        if zone and zone != "Z":
+            sign = -1 if zone[0] == "-" else 1
+            tz = timezone(sign * timedelta(hours=int(zone[1:3]), minutes=int(zone[4:6])))
         return datetime(
             int(year or 0), int(month or 0), int(day or 0),
             int(hour or 0), int(minute or 0), int(second or 0), micro, tz,

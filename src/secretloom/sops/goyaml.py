@@ -20,6 +20,7 @@ comments after a value are not recognised (sops never writes them).
 from __future__ import annotations
 
 import base64
+import binascii
 import math
 import re
 from collections.abc import Iterator
@@ -27,7 +28,7 @@ from collections.abc import Iterator
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from secretloom.sops import gotext
+from secretloom.sops import gotext, limits
 from secretloom.sops.errors import FormatError
 from secretloom.sops.tree import Branch, Comment, Scalar, Timestamp, Value
 
@@ -44,9 +45,12 @@ _CONSTANTS: dict[str, Scalar] = {
 _GO_INT = re.compile(r"[+-]?(0[xX][0-9a-fA-F]+|0[oO][0-7]+|0[bB][01]+|0[0-7]*|[1-9][0-9]*)")
 _YAML_FLOAT = re.compile(r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?")
 _INT_RANGE = (-(2**63), 2**64 - 1)
+# The longest literal in _INT_RANGE: "-0b" and 64 binary digits. Longer text is
+# never an int, so int() never meets a 10,000-digit string (see `limits`).
+_MAX_INT_TEXT = 67
 
 
-class _Composer(yaml.SafeLoader):
+class _Composer(limits.Loader):
     """Composes nodes only; untagged plain scalars keep a marker tag."""
 
     def resolve(self, kind: type[Node], value: str | None, implicit: tuple[bool, bool]) -> str:
@@ -61,20 +65,26 @@ def resolve_plain(text: str) -> Scalar:
     if text in _CONSTANTS:
         return _CONSTANTS[text]
     if text[0] == "." and _YAML_FLOAT.fullmatch(text):
-        return float(text)
+        return _float_or_text(text, text)
     if text[0] not in "+-0123456789":
         return text
     parsed = gotext.parse_time(text)
     if parsed is not None:
         return Timestamp(gotext.format_rfc3339(*parsed))
     plain = text.replace("_", "")
-    if _GO_INT.fullmatch(plain):
+    if len(plain) <= _MAX_INT_TEXT and _GO_INT.fullmatch(plain):
         number = int(plain, 0) if not re.fullmatch(r"[+-]?0[0-7]+", plain) else int(plain, 8)
         if _INT_RANGE[0] <= number <= _INT_RANGE[1]:
             return number
     if _YAML_FLOAT.fullmatch(plain):
-        return float(plain)
+        return _float_or_text(plain, text)
     return text
+
+
+def _float_or_text(plain: str, text: str) -> Scalar:
+    """strconv.ParseFloat fails on overflow (Python gives inf): go-yaml then keeps the text."""
+    number = float(plain)
+    return text if math.isinf(number) else number
 
 
 def _scalar(node: ScalarNode) -> Scalar:
@@ -82,7 +92,12 @@ def _scalar(node: ScalarNode) -> Scalar:
     if tag == _PLAIN:
         return resolve_plain(node.value)
     if tag == "tag:yaml.org,2002:binary":
-        return base64.b64decode(node.value).decode("utf-8", "surrogateescape")
+        try:
+            decoded = base64.b64decode(node.value)
+        except binascii.Error:
+            line = node.start_mark.line + 1
+            raise FormatError(f"line {line}: a !!binary value is not valid base64") from None
+        return decoded.decode("utf-8", "surrogateescape")
     if tag in ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float", "tag:yaml.org,2002:bool"):
         resolved = resolve_plain(node.value)
         if tag.endswith("float") and isinstance(resolved, int) and not isinstance(resolved, bool):
@@ -154,9 +169,7 @@ class _Builder:
             branch.extend((c, None) for c in self._comments.before(start.line, start.column))
             key = self.value(key_node)
             if not isinstance(key, str):
-                raise FormatError(
-                    f"line {start.line + 1}: only string keys are supported, got {key_node.value!r}"
-                )
+                raise FormatError(f"line {start.line + 1}: only string keys are supported")
             branch.append((key, self.value(value_node)))
         return branch
 
@@ -170,6 +183,22 @@ class _Builder:
 
 def load(text: str) -> list[Branch]:
     """Every document of a YAML stream as a branch (an empty document is empty)."""
+    with limits.guarded():  # a last resort: the limits below keep recursion and size bounded
+        roots = compose(text)
+        builder = _Builder(_Comments(text, roots))
+        branches = []
+        for root in roots:
+            if isinstance(root, ScalarNode) and _scalar(root) is None:
+                branches.append(Branch())
+            elif isinstance(root, MappingNode):
+                branches.append(builder.mapping(root))
+            else:
+                raise FormatError("YAML documents that are sequences or values are not supported")
+    return branches
+
+
+def compose(text: str) -> list[Node]:
+    """The node graph of every non-empty document, within `limits` (aliases not expanded)."""
     loader = _Composer(text)
     try:
         roots: list[Node] = []
@@ -183,13 +212,6 @@ def load(text: str) -> list[Branch]:
         raise FormatError(f"invalid YAML{where}") from None
     finally:
         loader.dispose()
-    builder = _Builder(_Comments(text, roots))
-    branches = []
-    for root in roots:
-        if isinstance(root, ScalarNode) and _scalar(root) is None:
-            branches.append(Branch())
-        elif isinstance(root, MappingNode):
-            branches.append(builder.mapping(root))
-        else:
-            raise FormatError("YAML documents that are sequences or values are not supported")
-    return branches
+    if loader.aliases:
+        limits.check_graph(roots)  # before anything expands an alias
+    return roots

@@ -10,11 +10,12 @@ At most one of the four key-selection rules may be set; with none,
 from __future__ import annotations
 
 import re
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
 from secretloom.sops import gotext
-from secretloom.sops.errors import FormatError
+from secretloom.sops.errors import FormatError, shown
 
 DEFAULT_UNENCRYPTED_SUFFIX = "_unencrypted"
 _OTHER_KEY_TYPES = {
@@ -64,13 +65,9 @@ def parse(raw: dict[str, Any]) -> Metadata:
     mac = raw.get("mac")
     if not isinstance(mac, str) or not mac:
         raise FormatError("sops metadata has no `mac`")
-    try:
-        threshold = int(raw.get("shamir_threshold") or 0)
-    except ValueError:
-        raise FormatError("sops metadata `shamir_threshold` is not an integer") from None
     return Metadata(
         key_groups=groups,
-        shamir_threshold=threshold,
+        shamir_threshold=_threshold(raw.get("shamir_threshold")),
         mac=mac,
         mac_aad=gotext.format_rfc3339(lastmodified[0]),
         rules=rules,
@@ -78,24 +75,40 @@ def parse(raw: dict[str, Any]) -> Metadata:
     )
 
 
+def _threshold(value: Any) -> int:
+    """A count as YAML (int), JSON (float64) or dotenv (text) gives it."""
+    if value is None or value == "":
+        return 0
+    if isinstance(value, str) and re.fullmatch(r"[0-9]{1,9}", value):
+        return int(value)
+    countable = isinstance(value, int | float) and not isinstance(value, bool)
+    if countable and 0 <= value < 2**31 and value == int(value):
+        return int(value)
+    raise FormatError("sops metadata `shamir_threshold` is not an integer")
+
+
 def _key_groups(raw: dict[str, Any]) -> tuple[tuple[MasterKey, ...], ...]:
     top = _group(raw)
     if top:
         return (top,)
-    groups = tuple(_group(g) for g in raw.get("key_groups") or () if isinstance(g, dict))
+    groups = tuple(_group(g) for g in _entries(raw, "key_groups"))
     if not groups:
         raise FormatError("sops metadata lists no master keys")
     return groups
 
 
+def _entries(raw: dict[str, Any], name: str) -> list[dict[str, Any]]:
+    """The mappings listed under `name`; anything else there is ignored."""
+    listed = raw.get(name)
+    return [e for e in listed if isinstance(e, dict)] if isinstance(listed, list) else []
+
+
 def _group(raw: dict[str, Any]) -> tuple[MasterKey, ...]:
     keys = []
     for kind, name_field in (("age", "recipient"), ("pgp", "fp"), *_OTHER_KEY_TYPES.items()):
-        for entry in raw.get(kind) or ():
-            if isinstance(entry, dict):
-                keys.append(
-                    MasterKey(kind, str(entry.get(name_field, "?")), str(entry.get("enc", "")))
-                )
+        for entry in _entries(raw, kind):
+            name = shown(str(entry.get(name_field, "?")))  # errors print it: one line
+            keys.append(MasterKey(kind, name, str(entry.get("enc", ""))))
     return tuple(keys)
 
 
@@ -121,6 +134,8 @@ def _regex(raw: dict[str, Any], name: str) -> re.Pattern[str] | None:
     if not pattern:
         return None
     try:
-        return re.compile(str(pattern))
-    except re.error:
+        with warnings.catch_warnings():  # a FutureWarning would be a second line on stderr
+            warnings.simplefilter("ignore")
+            return re.compile(str(pattern))
+    except (re.error, RecursionError, OverflowError):  # sre's parser recurses per group
         raise FormatError(f"sops metadata `{name}` is not a valid regular expression") from None

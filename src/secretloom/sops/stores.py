@@ -6,19 +6,24 @@ encoding/json decodes it), dotenv (one `KEY=value` per line, `\\n` escapes,
 `#` comments, metadata flattened into `sops_*` keys) and binary (a JSON
 document whose `data` value is the whole file). The format is chosen by file
 extension, as `sops` does, unless given.
+
+Every parse is bounded (`limits`). `mentions_metadata` is the cheap test a
+render makes of every manifest: a regular-expression scan for the top-level
+`sops` key of each format, so a file that merely contains the word costs no
+parse; only a file it flags is parsed in full.
 """
 
 from __future__ import annotations
 
 import enum
 import itertools
-import json
+import math
 import re
 from dataclasses import dataclass
 from pathlib import PurePath
 from typing import Any
 
-from secretloom.sops import goyaml
+from secretloom.sops import goyaml, limits
 from secretloom.sops.errors import FormatError, NotEncrypted
 from secretloom.sops.tree import Branch, Comment, Value, to_plain
 
@@ -63,12 +68,28 @@ def load(data: bytes, fmt: Format) -> Loaded:
 
 
 def has_metadata(data: bytes, fmt: Format) -> bool:
-    """Whether the file parses and carries a `sops` section (cheap pre-commit check)."""
+    """Whether the file parses and carries a `sops` section (the pre-commit check)."""
     try:
         load(data, fmt)
     except NotEncrypted:
         return False
     return True
+
+
+# The top-level metadata key as sops writes it: a block key at column 0 in YAML,
+# `"sops":` in JSON (whose nesting a scan cannot see: a nested one costs a parse),
+# `sops_…` lines in dotenv.
+_METADATA_SCANS = {
+    Format.YAML: re.compile(rb"""^(?:sops|"sops"|'sops')[ \t]*:""", re.MULTILINE),
+    Format.JSON: re.compile(rb'"sops"\s*:'),
+    Format.BINARY: re.compile(rb'"sops"\s*:'),
+    Format.DOTENV: re.compile(rb"^sops_", re.MULTILINE),
+}
+
+
+def mentions_metadata(data: bytes, fmt: Format) -> bool:
+    """Whether `data` may be a SOPS document: a scan, no parse (false positives possible)."""
+    return _METADATA_SCANS[fmt].search(data) is not None
 
 
 def _text(data: bytes) -> str:
@@ -106,18 +127,24 @@ def _load_json(text: str) -> Branch:
     def reject_constant(name: str) -> float:
         raise FormatError(f"invalid JSON constant {name}")
 
-    try:
-        value = json.loads(
-            text,
-            object_pairs_hook=Branch,
-            parse_int=float,
-            parse_constant=reject_constant,
-        )
-    except json.JSONDecodeError as err:
-        raise FormatError(f"invalid JSON at line {err.lineno}") from None
+    value = limits.loads_json(
+        text,
+        object_pairs_hook=Branch,
+        parse_int=_go_float,
+        parse_float=_go_float,
+        parse_constant=reject_constant,
+    )
     if not isinstance(value, Branch):
-        raise FormatError("a JSON SOPS document must be an object")
+        raise NotEncrypted("a JSON document that is not an object has no sops metadata")
     return value
+
+
+def _go_float(text: str) -> float:
+    """encoding/json decodes every number as a float64 and refuses one out of its range."""
+    number = float(text)
+    if math.isinf(number):
+        raise FormatError("a JSON number is out of the float64 range")
+    return number
 
 
 _DOTENV_PREFIX = METADATA_KEY + "_"
@@ -146,31 +173,56 @@ def _load_dotenv(text: str) -> Loaded:
     return Loaded([branch], _unflatten(flat))
 
 
+# Metadata lists (key groups, master keys) hold a handful of entries; an index
+# is read as at most 4 ASCII digits so `sops_age__list_99999999999_…` cannot
+# allocate a huge list.
+_LIST_INDEX = re.compile(r"[0-9]{1,4}")
+
+
 def _unflatten(flat: dict[str, str]) -> dict[str, Any]:
     """Inverse of sops's stores.Flatten (`age__list_0__map_enc` and so on)."""
     root: dict[str, Any] = {}
     for path, value in flat.items():
-        parts = _FLAT_TOKEN.split(path)
-        tokens: list[str | int] = [parts[0]]
-        for kind, name in zip(parts[1::2], parts[2::2], strict=True):
-            tokens.append(int(name) if kind == "list" else name)
+        tokens = _tokens(path)
         node: Any = root
         for token, following in itertools.pairwise(tokens):
-            node = _child(node, token, [] if isinstance(following, int) else {})
+            node = _child(node, token, [] if isinstance(following, int) else {}, path)
+        _check_container(node, tokens[-1], path)
         _assign(node, tokens[-1], value)
     return root
 
 
-def _child(node: Any, token: str | int, empty: Any) -> Any:
+def _tokens(path: str) -> list[str | int]:
+    parts = _FLAT_TOKEN.split(path)
+    tokens: list[str | int] = [parts[0]]
+    for kind, name in zip(parts[1::2], parts[2::2], strict=True):
+        if kind == "list" and not _LIST_INDEX.fullmatch(name):
+            raise FormatError(f"dotenv metadata key {_shown(path)}: malformed list index")
+        tokens.append(int(name) if kind == "list" else name)
+    return tokens
+
+
+def _child(node: Any, token: str | int, empty: Any, path: str) -> Any:
+    _check_container(node, token, path)
     if isinstance(token, int):
-        _assign(
-            node, token, node[token] if token < len(node) and node[token] is not None else empty
-        )
+        current = node[token] if token < len(node) else None
+        _assign(node, token, empty if current is None else current)
         return node[token]
     return node.setdefault(token, empty)
+
+
+def _check_container(node: Any, token: str | int, path: str) -> None:
+    """Keys that make one node both a list and a mapping (or a value) are refused."""
+    if not isinstance(node, list if isinstance(token, int) else dict):
+        raise FormatError(f"dotenv metadata key {_shown(path)} conflicts with another key")
 
 
 def _assign(node: Any, token: str | int, value: Any) -> None:
     if isinstance(token, int):
         node.extend([None] * (token + 1 - len(node)))
     node[token] = value
+
+
+def _shown(key: str) -> str:
+    """A metadata key (cleartext, never a value) cut to stay one short line."""
+    return repr(key if len(key) <= 60 else key[:60] + "...")

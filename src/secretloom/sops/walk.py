@@ -19,7 +19,7 @@ import hashlib
 import hmac
 
 from secretloom.sops import cipher
-from secretloom.sops.errors import FormatError, IntegrityError
+from secretloom.sops.errors import FormatError, IntegrityError, shown
 from secretloom.sops.metadata import Metadata, Rules
 from secretloom.sops.tree import Branch, Comment, Value
 
@@ -108,7 +108,7 @@ class _Walker:
     ) -> Value | Comment:
         is_comment = isinstance(value, Comment)
         encrypted = should_encrypt(self._rules, path, comments, is_comment=is_comment)
-        where = f"{self._source}: {':'.join(path) or '(top level)'}"
+        where = f"{self._source}: {shown(':'.join(path)) or '(top level)'}"
         result: Value | Comment = value
         if encrypted and isinstance(value, Comment):
             try:

@@ -20,6 +20,10 @@ Design choices:
   process can stop a cluster `cluster up` started.
 - Children of a pytest session die with it (`die_with_parent`), so a killed
   test run leaves no apiserver behind.
+- Fault injection (bench/chaos.py) restarts one process of a running cluster:
+  `stop_process` stops it by PID under the same rule as `stop()` and returns
+  its command line, read from /proc, so `start_process` brings back exactly
+  that process (same ports, same data) without a copy of the flags here.
 """
 
 from __future__ import annotations
@@ -36,7 +40,7 @@ import ssl
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -44,10 +48,9 @@ from typing import IO, Any
 import httpx2 as httpx
 import yaml
 
-from secretloom.testing import pki
+from secretloom.testing import assets, pki
 
-_REPO_ROOT = Path(__file__).resolve().parents[3]
-_BUILD_SCRIPT = _REPO_ROOT / "hack" / "build-controlplane.sh"
+_BUILD_SCRIPT = assets.path("hack/build-controlplane.sh")
 _STOP_ORDER = ("kube-controller-manager", "kube-apiserver", "etcd")
 ADMIN_USER = "secretloom-admin"
 NONADMIN_USER = "secretloom-user"
@@ -199,6 +202,24 @@ class Cluster:
             raise ControlPlaneError(f"processes still running after stop: {survivors}")
         if remove_data:
             shutil.rmtree(self.data_dir, ignore_errors=True)
+
+    def stop_process(self, name: str) -> list[str]:
+        """Stop one process of this cluster (SIGTERM, then SIGKILL); returns its command line."""
+        pid = self.pids[name]
+        if not _is_ours(pid, self.data_dir):
+            raise ControlPlaneError(f"{name} (pid {pid}) is not running in {self.data_dir}")
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")[:-1]
+        _terminate(pid)
+        return argv
+
+    def start_process(self, argv: Sequence[str], *, die_with_parent: bool = False) -> None:
+        """Start again a process `stop_process` stopped; returns at once (poll `ready()`)."""
+        name = Path(argv[0]).name
+        if _is_ours(self.pids[name], self.data_dir):
+            raise ControlPlaneError(f"{name} is already running in {self.data_dir}")
+        launch = _launcher(self.bin_dir, self.data_dir / "logs", die_with_parent)
+        self.pids[name] = launch(name, *argv[1:])
+        self._save()
 
 
 def start(

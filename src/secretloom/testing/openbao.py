@@ -27,6 +27,11 @@ Design choices:
 - Output goes to `openbao.log` in the work directory, never to the test
   output. It holds the root token (dev mode prints it), so start-up errors
   quote its tail with those lines removed.
+- `pause()` (SIGSTOP) is a hung server: the kernel still accepts
+  connections on its port, and nothing ever answers, which is how a stuck
+  Vault looks to a client, unlike a dead one (connection refused).
+  `resume()` (SIGCONT) lets it answer what queued up. Stopping or killing a
+  paused server resumes it first, or SIGTERM would wait for the grace period.
 - `die_with_parent` (PR_SET_PDEATHSIG, as the control-plane harness does)
   makes a killed test run take the server with it. The signal follows the
   *thread* that started the server, so start it from a long-lived thread.
@@ -201,6 +206,19 @@ class OpenBaoServer:
         """SIGKILL at once: a crash, which clients see as connection refused."""
         self._signal(signal.SIGKILL, grace=0.0)
 
+    def pause(self) -> None:
+        """SIGSTOP: a hung server (connections accepted, never answered)."""
+        if not self.running:
+            raise OpenBaoError("pause() needs a running server")
+        assert self._proc is not None
+        self._proc.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        """SIGCONT after `pause()`; harmless on a server that is not paused."""
+        if self.running:
+            assert self._proc is not None
+            self._proc.send_signal(signal.SIGCONT)
+
     def restart(self) -> None:
         """stop() then start() on the same port; the data is gone, `seed` runs again."""
         self.stop()
@@ -324,6 +342,7 @@ class OpenBaoServer:
         if proc is None or proc.poll() is not None:
             return
         proc.send_signal(signum)
+        proc.send_signal(signal.SIGCONT)  # a paused server acts on SIGTERM only once resumed
         try:
             proc.wait(timeout=grace or None)
         except subprocess.TimeoutExpired:

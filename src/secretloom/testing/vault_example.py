@@ -29,9 +29,10 @@ import yaml
 
 from secretloom.api.secretsync import GROUP, REFRESH_ANNOTATION, VERSION
 from secretloom.runtime.kube import NAMESPACES, SECRETS, ApiError, KubeClient, Obj, Resource
+from secretloom.testing import assets
 from secretloom.testing.openbao import OpenBaoError, OpenBaoServer, find_bao
 
-EXAMPLE_DIR = Path(__file__).resolve().parents[3] / "examples" / "argocd-notifications-vault"
+EXAMPLE_DIR = assets.path("examples/argocd-notifications-vault")
 MOUNT = "secret"
 POLICY = "argocd-notifications"
 TARGET = "argocd-notifications-secret"

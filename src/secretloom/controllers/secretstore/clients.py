@@ -14,6 +14,9 @@ A client is replaced, and the old one closed (its login token revoked), when:
 * the store is deleted (`drop`), or the controller stops (`close`).
 A retired client still leased by a reconcile is closed when the last lease
 ends, never under a caller's feet.
+
+Each client gets the operator's `--provider-timeout` in its context: the
+total deadline of every call it makes (see `providers/protocol.py`).
 """
 
 from __future__ import annotations
@@ -21,13 +24,13 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TypeVar
 
-from secretloom.controllers.secretstore.context import store_context
 from secretloom.controllers.secretstore.lookup import StoreHandle, StoreKey
+from secretloom.providers.context import store_context
 from secretloom.providers.egress import EgressPolicy
-from secretloom.providers.protocol import Provider, Unauthorized
+from secretloom.providers.protocol import DEFAULT_TIMEOUT, Provider, Unauthorized
 from secretloom.providers.registry import Registry
 from secretloom.runtime.kube import KubeClient
 from secretloom.runtime.tokens import TokenPolicy
@@ -52,11 +55,13 @@ class Clients:
         *,
         tokens: TokenPolicy,
         egress: EgressPolicy,
+        timeout: float = DEFAULT_TIMEOUT,
     ) -> None:
         self._client = client
         self._registry = registry
         self._tokens = tokens
         self._egress = egress
+        self._timeout = timeout
         self._entries: dict[StoreKey, _Entry] = {}
         self.created = 0  # for tests and debugging: how many clients were built
 
@@ -67,11 +72,14 @@ class Clients:
         if entry is None or _supersedes(handle.fingerprint, entry.fingerprint):
             if entry is not None:
                 await self._retire(handle.key, entry)
-            ctx = store_context(
-                self._client,
-                handle.credentials_namespace,
-                tokens=self._tokens,
-                egress=self._egress,
+            ctx = replace(
+                store_context(
+                    self._client,
+                    handle.credentials_namespace,
+                    tokens=self._tokens,
+                    egress=self._egress,
+                ),
+                timeout=self._timeout,
             )
             entry = _Entry(
                 handle.fingerprint, self._registry.create(handle.provider, handle.spec, ctx)

@@ -19,10 +19,10 @@ import logging
 
 from secretloom.api.conditions import Condition
 from secretloom.api.stores import CLUSTER_STORE_KIND, StoreStatus
+from secretloom.controllers.refresh import RefreshPolicy, jittered
 from secretloom.controllers.secretstore.clients import Clients
 from secretloom.controllers.secretstore.lookup import StoreKey, StoreProblem, parse
 from secretloom.controllers.secretstore.resources import CLUSTER_STORES, STORES
-from secretloom.controllers.secretsync.refresh import RefreshPolicy, jittered
 from secretloom.controllers.status import write_status
 from secretloom.providers.protocol import ProviderError
 from secretloom.runtime.cache import Cache

@@ -5,65 +5,53 @@ Restoring an owned key is right once; against a writer that re-edits every
 SecretSync gets an exponential backoff between corrections (1 s doubling to
 5 min) and is `Contested` while it had at least `contested_after` corrections
 inside `window`. Contested is a function of time, not of the last observation,
-so the condition does not flip on every event. The state is in memory: a
-restarted controller corrects once more, then backs off again.
+so the condition does not flip on every event.
+
+The history is part of the SecretSync's memory record (`memory`), forgotten
+with it: a restarted controller corrects once more, then backs off again.
+Times are the caller's monotonic clock, passed in, so the rules are tested
+without waiting.
 """
 
 from __future__ import annotations
 
 import collections
-import time
-from collections.abc import Callable, Hashable
-
-Clock = Callable[[], float]
+from dataclasses import dataclass, field
 
 
-class DriftTracker:
-    def __init__(
-        self,
-        *,
-        base: float = 1.0,
-        cap: float = 300.0,
-        window: float = 60.0,
-        contested_after: int = 3,
-        clock: Clock = time.monotonic,  # for tests
-    ) -> None:
-        self._base = base
-        self._cap = cap
-        self._window = window
-        self._contested_after = contested_after
-        self._clock = clock
-        self._corrections: dict[Hashable, collections.deque[float]] = {}
+@dataclass(frozen=True)
+class DriftPolicy:
+    base: float = 1.0
+    cap: float = 300.0
+    window: float = 60.0
+    contested_after: int = 3
 
-    def _recent(self, key: Hashable) -> collections.deque[float]:
-        history = self._corrections.setdefault(key, collections.deque())
-        now = self._clock()
-        while history and now - history[0] > self._window:
-            history.popleft()
-        if not history:
-            del self._corrections[key]
-        return history
 
-    def wait(self, key: Hashable) -> float:
+@dataclass
+class Corrections:
+    """One SecretSync's corrections inside the policy's window, oldest first."""
+
+    policy: DriftPolicy = field(default_factory=DriftPolicy)
+    times: collections.deque[float] = field(default_factory=collections.deque)
+
+    def _recent(self, now: float) -> int:
+        while self.times and now - self.times[0] > self.policy.window:
+            self.times.popleft()
+        return len(self.times)
+
+    def wait(self, now: float) -> float:
         """Seconds until the next correction is allowed (0: now)."""
-        history = self._recent(key)
-        if not history:
+        count = self._recent(now)
+        if not count:
             return 0.0
-        backoff = min(self._base * 2.0 ** (len(history) - 1), self._cap)
-        return max(0.0, history[-1] + backoff - self._clock())
+        backoff = min(self.policy.base * 2.0 ** (count - 1), self.policy.cap)
+        return max(0.0, self.times[-1] + backoff - now)
 
-    def record(self, key: Hashable) -> int:
+    def record(self, now: float) -> int:
         """Note a correction; returns how many happened inside the window."""
-        history = self._recent(key)
-        history.append(self._clock())
-        self._corrections[key] = history
-        return len(history)
+        self._recent(now)
+        self.times.append(now)
+        return len(self.times)
 
-    def contested(self, key: Hashable) -> bool:
-        return len(self._recent(key)) >= self._contested_after
-
-    def window(self) -> float:
-        return self._window
-
-    def forget(self, key: Hashable) -> None:
-        self._corrections.pop(key, None)
+    def contested(self, now: float) -> bool:
+        return self._recent(now) >= self.policy.contested_after

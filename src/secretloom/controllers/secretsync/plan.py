@@ -23,27 +23,40 @@ Rules:
   `adopt: true` says to take it (AdoptionRequired): an ownerReference hands the
   Secret to the garbage collector, which a tenant must not be able to do to a
   Secret it could not delete.
+- A store entry not read yet (reason Pending: its first poll runs in the
+  background) keeps its last known good value if it has one; if it has none,
+  nothing is written at all until it is read, so a consumer never sees a
+  target with only some of a new SecretSync's keys.
 - After a 409, `after_conflict` decides key by key: take back (drift of a key
   this SecretSync synced before, held by a writer that is not a SecretSync),
   take over (`force`, from a SecretSync this one outranks, or from any writer
   when the operator allows it), or yield (Conflict). Who is a SecretSync comes
   from the SecretSync index, never from a field manager's name, which any
   writer can choose. Two forcing SecretSyncs resolve by age: the older keeps
-  the key, so they never flap.
+  the key, so they never flap. `conflict_retry` then says what the second
+  apply holds, or that nothing is left to write.
+- `conditions` derives every condition from the plan and the act's outcome:
+  an apply the API server refused is `Ready=False`, reason `ApplyFailed`,
+  with the server's message (it names fields and keys, never values).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from secretloom.api import secretsync as api
 from secretloom.api.conditions import Condition
-from secretloom.runtime.kube import Obj
+from secretloom.runtime.kube import ApiError, Obj
 
 CONDITION_TYPES = ("Ready", "Conflict", "Contested", "SourceMissing", "TargetMissing")
 PROVIDER_CONDITION = "ProviderError"  # only on SecretSyncs that read stores
+PENDING = "Pending"  # a store entry whose first read is running
+APPLY_FAILED = "ApplyFailed"
 SERVICE_ACCOUNT_TOKEN = "kubernetes.io/service-account-token"  # noqa: S105 (a Secret type)
+_CONFLICT_FIELD = re.compile(r"^\.data\.(.+)$")
+_CONFLICT_MANAGER = re.compile(r'conflict with "([^"]+)"')
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +93,8 @@ class Plan:
     keys: list[api.KeyStatus]
     problems: list[Resolved] = field(default_factory=list)
     target_missing: bool = False
+    pending: list[Resolved] = field(default_factory=list)  # never read: the write waits
+    changed: frozenset[str] = frozenset()  # keys whose value the apply changes
 
 
 def owner_reference(name: str, uid: str) -> Obj:
@@ -130,13 +145,17 @@ def plan(observed: Observed) -> Plan:
     drift: set[str] = set()
     owned = owned_keys(observed.previous)
     problems: list[Resolved] = []
+    pending: list[Resolved] = []
     for entry in observed.resolved:
         before = observed.previous.get(entry.key)
         synced_before = entry.key in owned
         if entry.value is None:
-            problems.append(entry)
             if synced_before and entry.key in current:
                 desired[entry.key] = current[entry.key]  # last known good
+            if entry.reason != PENDING:
+                problems.append(entry)
+            elif entry.key not in desired:
+                pending.append(entry)
             continue
         desired[entry.key] = entry.value
         if (
@@ -152,10 +171,20 @@ def plan(observed: Observed) -> Plan:
     write = (
         observed.target is None or differs(current, desired, observed.previous) or needs_owner_ref
     )
-    if observed.target is None and not desired:
-        write = False  # never create an empty shell just to hold nothing
+    if (observed.target is None and not desired) or pending:
+        # Never create an empty shell just to hold nothing; never write a
+        # partial set of keys while some are still being read for the first time.
+        write = False
     body = target_body(observed, desired, owned=owner) if write else None
-    return Plan(desired, body, frozenset(drift), _key_status(observed, desired), problems)
+    return Plan(
+        desired,
+        body,
+        frozenset(drift),
+        _key_status(observed, desired),
+        problems,
+        pending=pending,
+        changed=frozenset(k for k, v in desired.items() if current.get(k) != v),
+    )
 
 
 def target_refusal(observed: Observed) -> Resolved | None:
@@ -255,6 +284,61 @@ def _outranks(ours: Claim, holder: Claim | None, *, force_foreign: bool) -> bool
     return not holder.force or ours.rank < holder.rank
 
 
+def conflicts_of(err: ApiError) -> dict[str, str]:
+    """Data key (or, for any other field, its path) -> owning field manager, from a 409."""
+    owners: dict[str, str] = {}
+    for cause in (err.body.get("details") or {}).get("causes") or []:
+        path = cause.get("field", "")
+        key = _CONFLICT_FIELD.match(path)
+        manager = _CONFLICT_MANAGER.search(cause.get("message", ""))
+        if manager:
+            owners[key.group(1) if key else path] = manager.group(1)
+    return owners
+
+
+@dataclass(frozen=True)
+class Retry:
+    """The answer to a 409: who keeps each key, and the second apply (None: nothing to write)."""
+
+    resolution: Resolution
+    body: Obj | None
+    force: bool
+
+
+def conflict_retry(
+    observed: Observed,
+    planned: Plan,
+    owners: Mapping[str, str],
+    *,
+    ours: Claim,
+    holders: Mapping[str, Claim | None],
+    force_foreign: bool,
+) -> Retry:
+    """After a 409 on `planned.apply`: decide each key, then what is left to write.
+
+    The retry lists every desired key except the yielded ones, forced when a
+    key is taken back or taken over. Nothing is written when a whole field is
+    owned by another writer (no key of ours can be applied beside it) or when
+    what is left already holds its values.
+    """
+    resolution = after_conflict(
+        owners,
+        ours=ours,
+        synced_before={k for k, s in observed.previous.items() if s.state == "Synced"},
+        holders=holders,
+        force_foreign=force_foreign,
+    )
+    yielded = resolution.yielded
+    data = {k: v for k, v in planned.desired.items() if k not in yielded}
+    current = (observed.target or {}).get("data") or {}
+    whole_field = any(k.startswith(".") for k in yielded)  # e.g. `.data` owned as a whole
+    if whole_field or not differs(current, data, observed.previous):
+        return Retry(resolution, None, force=False)
+    owned = observed.spec.target.creation_policy == "Owner"
+    body = target_body(observed, data, owned=owned)
+    return Retry(resolution, body, force=bool(resolution.forced))
+
+
 def owned_keys(previous: Mapping[str, api.KeyStatus]) -> set[str]:
     """Keys this SecretSync wrote before: synced, or kept as last known good."""
     return {
@@ -282,6 +366,13 @@ def has_owner_ref(observed: Observed) -> bool:
 def _key_status(observed: Observed, desired: Mapping[str, str]) -> list[api.KeyStatus]:
     statuses = []
     for entry in observed.resolved:
+        if entry.reason == PENDING:
+            # Nothing new is known: a key synced before stays as it was; one
+            # never read has no status yet (the Ready condition says why).
+            before = observed.previous.get(entry.key)
+            if before is not None and entry.key in desired:
+                statuses.append(before)
+            continue
         message = entry.message
         if entry.value is None and entry.key in desired:
             # Last known good kept: still ours, still the old version.
@@ -334,9 +425,19 @@ def conditions(
     target_missing: bool,
     target_name: str,
     reads_stores: bool = False,
+    still_contested: bool = False,
+    pending: Sequence[Resolved] = (),
+    apply_error: str = "",
 ) -> list[Condition]:
     """All five condition types every time, so `kubectl wait` works on any of them;
-    a sixth, ProviderError, on SecretSyncs that read stores."""
+    a sixth, ProviderError, on SecretSyncs that read stores.
+
+    `contested` names the keys another writer changed again in this observation;
+    `still_contested` keeps the condition while the drift window lasts even
+    when none did this time (it is a function of time, so it does not flip on
+    every event). `pending` are store entries waiting for their first read;
+    `apply_error` is the API server's refusal of the target apply.
+    """
 
     def cond(kind: str, on: bool, reason: str, message: str) -> Condition:
         return Condition(
@@ -359,15 +460,15 @@ def conditions(
         conflict_msg += (
             " (spec.target.force: true takes keys over from younger or non-forcing SecretSyncs)"
         )
+    contested_msg = (
+        f"keys {sorted(contested)} are repeatedly changed by another writer; "
+        "corrections are backing off"
+        if contested
+        else "another writer keeps changing owned keys"
+    )
     result = [
         cond("Conflict", bool(conflicting), "OwnedByAnotherManager", conflict_msg),
-        cond(
-            "Contested",
-            bool(contested),
-            "DriftKeepsReturning",
-            f"keys {sorted(contested)} are repeatedly changed by another writer; "
-            "corrections are backing off",
-        ),
+        cond("Contested", bool(contested) or still_contested, "DriftKeepsReturning", contested_msg),
         cond(
             "SourceMissing", bool(missing), "SourceMissing", "; ".join(p.message for p in missing)
         ),
@@ -401,12 +502,17 @@ def conditions(
 
     if target_missing:
         ready = not_ready("TargetMissing", result[3].message)
+    elif apply_error:
+        ready = not_ready(APPLY_FAILED, f"the API server refused the apply: {apply_error}")
     elif errors:
         ready = not_ready(errors[0].reason, "; ".join(p.message for p in errors))
     elif conflicting:
         ready = not_ready("Conflict", f"conflict with {', '.join(managers)}")
     elif missing:
         ready = not_ready("SourceMissing", result[2].message)
+    elif pending:
+        waiting = ", ".join(sorted({p.source for p in pending}))
+        ready = not_ready(PENDING, f"waiting for the first read of {waiting}")
     else:
         synced = sum(1 for k in keys if k.state == "Synced")
         ready = Condition(

@@ -1,11 +1,13 @@
 """What a SecretSync's store entries returned, as pure data: remembered, resumed, assembled.
 
 `StoreReads` is one poll's result (per `spec.data` index, plus one
-`DataFromRead` per dataFrom entry); the reconciler keeps it in memory between
-polls. `resume` rebuilds it from the target and the status after a restart
-(see `refresh`), and `assemble` turns it, with the Kubernetes entries, into the
-ordered per-key results the plan takes. No I/O here, so every rule is
-unit-tested without a cluster or a provider.
+`DataFromRead` per dataFrom entry); the reconciler keeps it in the
+SecretSync's memory between polls. `resume` rebuilds it from the target and
+the status after a restart (see `refresh`); `carry` fits the last reads to the
+current spec while a poll for it runs in the background, every entry it has
+no read for being `Pending`; and `assemble` turns it, with the Kubernetes
+entries, into the ordered per-key results the plan takes. No I/O here, so
+every rule is unit-tested without a cluster or a provider.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from secretloom.api import secretsync as api
-from secretloom.controllers.secretsync.plan import Resolved
+from secretloom.controllers.secretsync.plan import PENDING, Resolved
 from secretloom.runtime.kube import Obj
 
 
@@ -28,9 +30,12 @@ def describe(source: api.Source) -> str:
 
 @dataclass(frozen=True, slots=True)
 class DataFromRead:
-    """One dataFrom entry's last read: its keys, or the failure its earlier keys inherit."""
+    """One dataFrom entry's last read: its keys, or the failure its earlier keys inherit.
 
-    status: api.DataFromStatus
+    `status` is None only for an entry never read yet (a Pending failure).
+    """
+
+    status: api.DataFromStatus | None
     keys: tuple[Resolved, ...] = ()
     failure: Resolved | None = None
 
@@ -45,7 +50,7 @@ class StoreReads:
     @property
     def provider_failed(self) -> bool:
         return any(r.reason == "ProviderError" for r in self.entries.values()) or any(
-            d.status.state == "ProviderError" for d in self.data_from
+            d.status is not None and d.status.state == "ProviderError" for d in self.data_from
         )
 
 
@@ -63,6 +68,66 @@ def store_indexes(spec: api.SecretSyncSpec, namespace: str) -> list[int]:
         for i, e in enumerate(spec.data)
         if e.from_.store is not None and not foreign(e.from_, namespace)
     ]
+
+
+def carry(
+    reads: StoreReads | None,
+    spec: api.SecretSyncSpec,
+    namespace: str,
+    data_from: Sequence[api.DataFromStatus],
+) -> StoreReads:
+    """The last reads fitted to `spec`, for planning while a poll for it runs.
+
+    An entry keeps its last result when that was read for the same key from
+    the same source; a dataFrom entry when it read the same path. Everything
+    else is Pending: never blanked, never removed, only not read yet. A
+    Pending dataFrom entry shows its last status (`data_from`, from the
+    SecretSync's status) while it waits, if it had one.
+    """
+    entries: dict[int, Resolved] = {}
+    known = {(r.key, r.source): r for r in (reads.entries.values() if reads else ())}
+    for index in store_indexes(spec, namespace):
+        entry = spec.data[index]
+        label = describe(entry.from_)
+        entries[index] = known.get((entry.key, label)) or Resolved(
+            entry.key,
+            label,
+            reason=PENDING,
+            message=f"entry {entry.key!r}: waiting for the first read of {label}",
+        )
+    paths = {r.status.source: r for r in (reads.data_from if reads else ()) if r.status}
+    statuses = {s.source: s for s in data_from}
+    carried: list[DataFromRead] = []
+    for wanted in spec.data_from:
+        label = wanted.describe()
+        failure = Resolved("", label, reason=PENDING, message=f"dataFrom {label}: waiting")
+        carried.append(paths.get(label) or DataFromRead(statuses.get(label), failure=failure))
+    return StoreReads(entries, tuple(carried))
+
+
+def unreadable(spec: api.SecretSyncSpec, namespace: str, message: str) -> StoreReads:
+    """Every store entry failed with `message`: a poll that ended without results.
+
+    Counted as a provider outage (last known good kept, retried with backoff),
+    so a poll that crashed can never leave its SecretSync waiting forever.
+    """
+
+    def failure(key: str, label: str, prefix: str) -> Resolved:
+        return Resolved(
+            key, label, reason="ProviderError", kind="Unavailable", message=prefix + message
+        )
+
+    entries = {
+        i: failure(spec.data[i].key, describe(spec.data[i].from_), f"entry {spec.data[i].key!r}: ")
+        for i in store_indexes(spec, namespace)
+    }
+    failed: list[DataFromRead] = []
+    for wanted in spec.data_from:
+        label = wanted.describe()
+        cause = failure("", label, f"dataFrom {label}: ")
+        status = api.DataFromStatus(source=label, state="ProviderError", message=cause.message)
+        failed.append(DataFromRead(status, failure=cause))
+    return StoreReads(entries, tuple(failed))
 
 
 def resume(
@@ -117,7 +182,9 @@ def assemble(
     """Every key's result in order (data, then dataFrom keys not taken yet) and dataFrom status.
 
     A failed dataFrom read yields the keys it produced before, each carrying
-    the failure, so the plan keeps their last known good values.
+    the failure, so the plan keeps their last known good values. A dataFrom
+    entry never read yet and with no keys before yields its Pending failure
+    itself (key ""), so the plan knows to wait for it.
     """
     resolved = [
         kubernetes[i] if i in kubernetes else reads.entries[i] for i in range(len(spec.data))
@@ -127,7 +194,7 @@ def assemble(
     for read in reads.data_from:
         keys: Sequence[Resolved] = read.keys
         if read.failure is not None:
-            label = read.status.source
+            label = read.failure.source
             keys = [
                 dataclasses.replace(read.failure, key=k)
                 for k, s in previous.items()
@@ -136,5 +203,8 @@ def assemble(
         produced = [r for r in keys if r.key not in taken]
         taken.update(r.key for r in produced)
         resolved.extend(produced)
-        statuses.append(read.status.model_copy(update={"key_count": len(produced)}))
+        if read.failure is not None and read.failure.reason == PENDING and not keys:
+            resolved.append(read.failure)
+        if read.status is not None:
+            statuses.append(read.status.model_copy(update={"key_count": len(produced)}))
     return resolved, statuses

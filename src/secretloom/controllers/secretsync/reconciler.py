@@ -1,19 +1,26 @@
-"""The SecretSync reconciler: read from the caches, plan, apply, report.
+"""The SecretSync reconciler: observe, plan, act, report.
 
-Level-triggered: it is given a namespaced name, reads the SecretSync, its
-sources and its target from the caches, asks `plan` what the target should
-hold and writes only the difference, with server-side apply under the
-SecretSync's own field manager.
+Level-triggered: it is given a namespaced name and reads the SecretSync, its
+sources and its target from the caches (observe), asks `plan` what the
+target should hold (plan), writes only the difference with server-side apply
+under the SecretSync's own field manager (act), and writes the status and
+Events `report` derives from all that. Every decision is a pure function in
+`plan`, `report`, `refresh` or `reads`; what stays here is I/O and the
+SecretSync's memory record (`memory`).
 
 Conflicts are reported, never fought. The first apply is never forced: a 409
-names the other manager of each contested key, and `plan.after_conflict`
+names the other manager of each contested key, and `plan.conflict_retry`
 decides key by key, with the SecretSync index saying which managers are
-SecretSyncs. A key this SecretSync synced before and a writer that is not a
-SecretSync has since taken is drift: it is taken back with a forced apply, at
-most as often as the `DriftTracker` allows, with a `DriftCorrected` Event.
-`force` takes keys over from SecretSyncs it outranks (and from other writers
-only when the operator allows it). Any other contested key is a conflict: left
-alone, reported in the `Conflict` condition and an Event.
+SecretSyncs, and what the second apply holds. A key this SecretSync synced
+before and a writer that is not a SecretSync has since taken is drift: it is
+taken back with a forced apply, at most as often as the drift backoff allows,
+with a `DriftCorrected` Event. `force` takes keys over from SecretSyncs it
+outranks (and from other writers only when the operator allows it). Any other
+contested key is a conflict: left alone, reported in the `Conflict` condition
+and an Event. Any other refusal of the apply (an invalid key, a target over
+the API server's size limit, a missing permission) is `Ready=False`, reason
+`ApplyFailed`, with the server's message and a Warning Event, retried with a
+growing backoff; before, the exception escaped and nothing was written.
 
 Deletion goes through a finalizer, which releases exactly this SecretSync's
 keys (deletionPolicy Delete) or leaves them (Retain). An owned Secret that
@@ -21,105 +28,62 @@ still holds other managers' keys is not handed to the garbage collector: only
 this SecretSync's keys and ownerReference are removed. Finalizers and status
 are written by the controller's own field manager, never the per-sync one.
 
-Store entries are polled only when `refresh` says so; between polls the last
-reads are reused from memory (`_Remembered`), and the reconcile asks to be
-requeued when they expire: at the next jittered refresh, or after a growing
-backoff while a provider fails. A provider failure is a per-entry result, so
-the reconcile still completes, keeps the last known good values and writes
-the ProviderError condition.
+Store entries are polled only when `refresh` says so, never on the reconcile
+workers: a due poll starts in the background (`polls`, bounded per
+namespace), the reconcile plans at once with the last reads (a store entry
+never read yet is Pending: its keys are neither written nor removed), and the
+finished poll enqueues the SecretSync again. A provider failure is a
+per-entry result, so the poll still completes, the last known good values
+stay, the ProviderError condition says why, and the next poll waits a
+growing backoff.
 """
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import datetime
 import logging
 import math
-import re
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable
 
 from pydantic import ValidationError
 
 from secretloom.api import secretsync as api
-from secretloom.api.conditions import Condition
+from secretloom.controllers.refresh import RefreshPolicy, jittered
 from secretloom.controllers.secretsync import plan as planning
-from secretloom.controllers.secretsync import refresh
-from secretloom.controllers.secretsync.drift import DriftTracker
+from secretloom.controllers.secretsync import refresh, report
+from secretloom.controllers.secretsync.drift import DriftPolicy
+from secretloom.controllers.secretsync.memory import Memories, Memory, Poll
 from secretloom.controllers.secretsync.naming import (
     CONTROLLER_MANAGER,
     FINALIZER,
     field_manager,
 )
-from secretloom.controllers.secretsync.reads import NO_READS, StoreReads, assemble, resume
+from secretloom.controllers.secretsync.polls import Polls
+from secretloom.controllers.secretsync.reads import (
+    NO_READS,
+    StoreReads,
+    assemble,
+    carry,
+    resume,
+    unreadable,
+)
 from secretloom.controllers.secretsync.resources import FIELD_MANAGERS, SYNCS
 from secretloom.controllers.secretsync.sources import Sources
-from secretloom.controllers.secretsync.versions import VersionLedger
 from secretloom.controllers.status import unchanged, write_status
 from secretloom.runtime import metrics
 from secretloom.runtime.cache import Cache
 from secretloom.runtime.events import EventRecorder
-from secretloom.runtime.informer import Key
-from secretloom.runtime.kube import SECRETS, ApiError, KubeClient, Obj
+from secretloom.runtime.informer import Key, strip_managed_fields
+from secretloom.runtime.kube import SECRETS, ApiError, KubeClient, Obj, Unreachable
 from secretloom.runtime.queue import RateLimiter
 from secretloom.runtime.reconcile import Result, TerminalError
 from secretloom.runtime.secrets import SecretCache
 
 log = logging.getLogger(__name__)
-_CONFLICT_FIELD = re.compile(r"^\.data\.(.+)$")
-_CONFLICT_MANAGER = re.compile(r'conflict with "([^"]+)"')
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """What one reconcile did to the target."""
-
-    result: str  # written, unchanged, conflict, backoff, waiting
-    conflicting: Mapping[str, str] = field(default_factory=dict)
-    corrected: frozenset[str] = frozenset()
-    writers: tuple[str, ...] = ()
-    corrections: int = 0
-
-
-@dataclass(frozen=True)
-class _Ask:
-    """What one reconcile knows when it decides whether to poll the stores."""
-
-    key: Key
-    spec: api.SecretSyncSpec
-    generation: int
-    request: str  # tag of the refresh annotation
-    status: api.SecretSyncStatus
-    target: Obj | None
-
-
-@dataclass(frozen=True)
-class _Remembered:
-    """A SecretSync's last store reads, and until when they stand in for a poll."""
-
-    reads: StoreReads
-    generation: int
-    request: str
-    expires: float  # monotonic; -inf: stale, poll at the next reconcile
-    last_refresh: str
-    next_refresh: str
-
-    def serves(self, ask: _Ask, now: float) -> bool:
-        same = (self.generation, self.request) == (ask.generation, ask.request)
-        return same and now < self.expires
-
-
-def conflicts_of(err: ApiError) -> dict[str, str]:
-    """Data key (or, for any other field, its path) -> owning field manager, from a 409."""
-    owners: dict[str, str] = {}
-    for cause in (err.body.get("details") or {}).get("causes") or []:
-        path = cause.get("field", "")
-        key = _CONFLICT_FIELD.match(path)
-        manager = _CONFLICT_MANAGER.search(cause.get("message", ""))
-        if manager:
-            owners[key.group(1) if key else path] = manager.group(1)
-    return owners
+_MESSAGE_LIMIT = 1024  # of the API server's refusal, in the status and the Event
 
 
 class SecretSyncReconciler:
@@ -130,47 +94,64 @@ class SecretSyncReconciler:
         secrets: SecretCache,
         events: EventRecorder,
         sources: Sources,
-        drift: DriftTracker | None = None,
-        policy: refresh.RefreshPolicy | None = None,
-        clock: Callable[[], float] = time.monotonic,  # for tests
         *,
+        requeue: Callable[[Key], None],
+        polls: Polls | None = None,
+        policy: RefreshPolicy | None = None,
         force_foreign: bool = False,
     ) -> None:
         self._client = client
-        self._force_foreign = force_foreign
         self._syncs = syncs
         self._secrets = secrets
         self._events = events
         self._sources = sources
-        self._drift = drift or DriftTracker()
-        self._versions = VersionLedger(clock=clock)
-        self._policy = policy or refresh.RefreshPolicy()
-        self._backoff: RateLimiter[Key] = RateLimiter(
+        self._requeue = requeue
+        self._polls = polls or Polls()
+        self._drift = DriftPolicy()
+        self._policy = policy or RefreshPolicy()
+        self._force_foreign = force_foreign
+        self._memory = Memories(self._drift)
+        # Failed polls and refused applies back off per SecretSync (the count is
+        # in its memory record) and together through one global token bucket.
+        self._retries: RateLimiter[Key] = RateLimiter(
             base_delay=self._policy.backoff_base, max_delay=self._policy.backoff_max
         )
-        self._clock = clock
-        self._remembered: dict[Key, _Remembered] = {}
-        self.source_seen: dict[Key, float] = {}  # for the propagation metric
+
+    # -- what the manager tells the reconciler ----------------------------------
 
     def invalidate(self, key: Key) -> None:
-        """Poll the stores of `key` at its next reconcile (a store it uses changed)."""
-        kept = self._remembered.get(key)
-        if kept is not None:
-            self._remembered[key] = dataclasses.replace(kept, expires=-math.inf)
+        """Poll the stores of `key` again now (a store it uses changed)."""
+        memory = self._memory.get(key)
+        if memory is not None:
+            memory.stop_polling()  # it reads with the old store
+            if memory.reads is not None:
+                memory.reads = dataclasses.replace(memory.reads, expires=-math.inf)
 
-    def _forget(self, key: Key) -> None:
-        self._drift.forget(key)
-        self._versions.forget(key)
-        self._backoff.forget(key)
-        self._remembered.pop(key, None)
-        self.source_seen.pop(key, None)
+    def saw_source_change(self, key: Key, at: float) -> None:
+        """A source of `key` changed at `at` (perf_counter): for the propagation metric."""
+        memory = self._memory.of(key)
+        if memory.source_seen is None:
+            memory.source_seen = at
+
+    @property
+    def polls(self) -> Polls:
+        """The background store polls (read them; for tests and debugging)."""
+        return self._polls
+
+    async def close(self) -> None:
+        """Stop every poll (at shutdown)."""
+        self._memory.close()
+        await self._polls.close()
+
+    # -- the reconcile ------------------------------------------------------------
 
     async def __call__(self, key: Key) -> Result:
         obj = self._syncs.get(key)
         if obj is None:
-            self._forget(key)
+            self._memory.forget(key)
             return Result()
         if obj["metadata"].get("deletionTimestamp"):
+            self._memory.forget(key)
             await self._finalize(obj)
             return Result()
         if FINALIZER not in (obj["metadata"].get("finalizers") or []):
@@ -178,190 +159,254 @@ class SecretSyncReconciler:
         try:
             spec = api.SecretSyncSpec.model_validate(obj["spec"])
         except ValidationError as err:
-            await self._write_status(obj, _invalid_spec_status(obj, err))
+            self._memory.forget(key)
+            generation = int(obj["metadata"].get("generation") or 0)
+            await self._write_status(obj, report.invalid_spec(generation, err))
             raise TerminalError(f"invalid spec: {err.error_count()} error(s)") from None
         return await self._sync(key, obj, spec)
 
     async def _sync(self, key: Key, obj: Obj, spec: api.SecretSyncSpec) -> Result:
         namespace, name = key
+        memory = self._memory.of(key)
+        now = time.monotonic()
+        # Observe: the SecretSync, its target, its sources; store reads from memory.
         meta = obj["metadata"]
         status = _status_of(obj)
-        previous = self._versions.overlay(key, _keys(status))
-        generation = int(meta.get("generation") or 0)
+        previous = memory.versions.overlay(_keys(status))
+        ask = refresh.Ask(
+            int(meta.get("generation") or 0), refresh.request_of(meta.get("annotations"))
+        )
         target = await self._secrets.get_with_data(namespace, spec.target.name)
         kubernetes = await self._sources.kubernetes_entries(namespace, spec)
-        request = refresh.request_of(meta.get("annotations"))
-        remembered = await self._store_reads(_Ask(key, spec, generation, request, status, target))
-        reads = remembered.reads if remembered else NO_READS
+        reads, polled = self._store_reads(key, memory, ask, spec, status, target, now)
         resolved, data_from = assemble(spec, kubernetes, reads, previous)
         observed = planning.Observed(
-            namespace=namespace,
-            name=name,
-            uid=meta["uid"],
-            generation=generation,
-            spec=spec,
-            resolved=resolved,
-            target=target,
-            previous=previous,
+            namespace, name, meta["uid"], ask.generation, spec, resolved, target, previous
         )
+        # Plan.
         planned = planning.plan(observed)
-        outcome = Outcome("waiting" if planned.target_missing else "unchanged")
-        requeue: float | None = None
-        if remembered is not None and remembered.expires < math.inf:
-            requeue = max(0.0, remembered.expires - self._clock())
-        if planned.apply is not None:
-            wait = self._drift.wait(key) if planned.drift_keys else 0.0
-            if wait > 0:
-                requeue, outcome = min(requeue or wait, wait), Outcome("backoff")
-            else:
-                outcome = await self._apply(key, observed, planned)
-        conflicting = outcome.conflicting
-        keys = planning.with_conflicts(planned.keys, conflicting)
-        contested = self._drift.contested(key)
-        conditions = planning.conditions(
-            generation=observed.generation,
-            keys=keys,
-            problems=planned.problems,
-            conflicting=conflicting,
-            contested=sorted(planned.drift_keys) if contested else [],
-            target_missing=planned.target_missing,
-            target_name=spec.target.name,
-            reads_stores=remembered is not None,
-        )
-        if contested and not planned.drift_keys:
-            # Keep the condition while the window lasts; re-check when it may end.
-            conditions = [
-                c.model_copy(
-                    update={
-                        "status": "True",
-                        "reason": "DriftKeepsReturning",
-                        "message": "another writer keeps changing owned keys",
-                    }
-                )
-                if c.type == "Contested"
-                else c
-                for c in conditions
-            ]
-        if contested:
-            requeue = min(requeue or self._drift.window(), self._drift.window())
-        owned = [k for k in keys if k.key in planned.desired and k.key not in conflicting]
-        new_status = api.SecretSyncStatus(
-            observed_generation=observed.generation,
-            field_manager=field_manager(namespace, name),
-            key_count=len(owned),
-            keys=keys,
+        # Act.
+        outcome, retry_in = await self._act(key, memory, observed, planned, now)
+        # Report.
+        contested = memory.corrections.contested(time.monotonic())
+        new_status = report.status(
+            observed=observed,
+            planned=planned,
+            outcome=outcome,
             data_from=data_from,
-            last_refresh_time=remembered.last_refresh if remembered else "",
-            next_refresh_time=remembered.next_refresh if remembered else "",
-            refresh_request=request if remembered else "",
-            conditions=conditions,
+            reads=polled,
+            reads_stores=spec.uses_stores(),
+            contested=contested,
         )
-        to_write, flush_in = self._versions.defer(key, new_status, obj.get("status") or {})
+        notes = report.events(
+            observed=observed,
+            planned=planned,
+            outcome=outcome,
+            keys=new_status.keys,
+            drift_window=self._drift.window,
+        )
+        self._record(obj, planned, outcome, notes)
+        to_write, flush_in = memory.versions.defer(new_status, obj.get("status") or {}, now)
         if flush_in is not None and not unchanged(obj, to_write):
             to_write, flush_in = new_status, None  # writing anyway: write it all
-            self._versions.forget(key)
-        if flush_in is not None:
-            requeue = min(requeue or flush_in, flush_in)
+            memory.versions.clear()
         await self._write_status(obj, to_write)
-        await self._report(obj, planned, outcome)
         metrics.SYNC_TOTAL.labels(outcome.result).inc()
-        return Result(requeue_after=requeue)
+        reads_expire = None  # a poll in flight enqueues the SecretSync when it ends
+        if memory.poll is None and memory.reads is not None and memory.reads.expires < math.inf:
+            reads_expire = memory.reads.expires - now
+        return Result(
+            requeue_after=report.earliest(
+                reads_expire,
+                retry_in,
+                self._drift.window if contested else None,
+                flush_in,
+            )
+        )
 
-    async def _store_reads(self, ask: _Ask) -> _Remembered | None:
-        """The store reads to plan with: remembered, resumed from the status, or polled now."""
-        if not ask.spec.uses_stores():
-            self._remembered.pop(ask.key, None)
-            self._backoff.forget(ask.key)
-            return None
-        now, wall = self._clock(), datetime.datetime.now(datetime.UTC)
-        kept = self._remembered.get(ask.key)
-        if kept is None:
-            kept = self._resumed(ask, now, wall)
-        elif not kept.serves(ask, now):
-            kept = None
-        if kept is None:
-            kept = await self._poll(ask, now, wall)
-        self._remembered[ask.key] = kept
-        return kept
+    # -- store reads: remembered, resumed, or polled in the background -------------
 
-    def _resumed(self, ask: _Ask, now: float, wall: datetime.datetime) -> _Remembered | None:
+    def _store_reads(
+        self,
+        key: Key,
+        memory: Memory,
+        ask: refresh.Ask,
+        spec: api.SecretSyncSpec,
+        status: api.SecretSyncStatus,
+        target: Obj | None,
+        now: float,
+    ) -> tuple[StoreReads, refresh.Remembered | None]:
+        """The store reads to plan with, and the poll whose times the status reports.
+
+        Never waits for a store: a due poll is started in the background and,
+        meanwhile, the last reads stand in (`carry`), Pending where there are none.
+        """
+        if not spec.uses_stores():
+            memory.stop_polling()
+            memory.reads, memory.poll_failures = None, 0
+            return NO_READS, None
+        if memory.reads is None:
+            memory.reads = self._resumed(key, ask, spec, status, target, now)
+        if refresh.due(memory.reads, ask, now):
+            self._start_poll(key, memory, ask, spec, status.last_refresh_time)
+        kept = memory.reads
+        if kept is not None and kept.ask == ask:
+            return kept.reads, kept
+        carried = carry(kept.reads if kept else None, spec, key[0], status.data_from)
+        return carried, refresh.meanwhile(kept, status, ask, carried)
+
+    def _resumed(
+        self,
+        key: Key,
+        ask: refresh.Ask,
+        spec: api.SecretSyncSpec,
+        status: api.SecretSyncStatus,
+        target: Obj | None,
+        now: float,
+    ) -> refresh.Remembered | None:
         """The last poll as the status and the target vouch for it, after a restart."""
-        status = ask.status
         window = refresh.resume_window(
             status,
             generation=ask.generation,
             request=ask.request,
-            interval=ask.spec.refresh_seconds(),
-            now=wall,
+            interval=spec.refresh_seconds(),
+            now=datetime.datetime.now(datetime.UTC),
         )
         if window is None:
             return None
-        reads = resume(ask.spec, ask.key[0], _keys(status), status.data_from, ask.target)
+        reads = resume(spec, key[0], _keys(status), status.data_from, target)
         if reads is None:
             return None
-        return _Remembered(
-            reads,
-            ask.generation,
-            ask.request,
-            now + window,
-            status.last_refresh_time,
-            status.next_refresh_time,
+        return refresh.Remembered(
+            reads, ask, now + window, status.last_refresh_time, status.next_refresh_time
         )
 
-    async def _poll(self, ask: _Ask, now: float, wall: datetime.datetime) -> _Remembered:
-        reads = await self._sources.poll(ask.key[0], ask.spec)
-        last = ask.status.last_refresh_time
-        interval = ask.spec.refresh_seconds()
+    def _start_poll(
+        self,
+        key: Key,
+        memory: Memory,
+        ask: refresh.Ask,
+        spec: api.SecretSyncSpec,
+        last_refresh: str,
+    ) -> None:
+        if memory.poll is not None and memory.poll.ask == ask:
+            return  # already reading for this spec and request
+        memory.stop_polling()  # reading for an older spec or request
+        task = self._polls.start(key[0], self._poll(key, memory, ask, spec, last_refresh))
+        memory.poll = Poll(task, ask)
+
+    async def _poll(
+        self,
+        key: Key,
+        memory: Memory,
+        ask: refresh.Ask,
+        spec: api.SecretSyncSpec,
+        last_refresh: str,
+    ) -> None:
+        """One poll, in the background: remember what it read, then enqueue the SecretSync."""
+        try:
+            reads = await self._sources.poll(key[0], spec)
+        except Exception as err:  # providers report failures as results; this is a bug
+            log.warning(
+                "polling stores failed",
+                extra={"sync": "/".join(key), "error": type(err).__name__},
+                exc_info=log.isEnabledFor(logging.DEBUG),
+            )
+            message = "reading the store failed unexpectedly (see the controller log)"
+            reads = unreadable(spec, key[0], message)
+        if memory.poll is None or memory.poll.task is not asyncio.current_task():
+            return  # superseded while it ran
+        memory.poll = None
+        now, wall = time.monotonic(), datetime.datetime.now(datetime.UTC)
+        interval = spec.refresh_seconds()
         if reads.provider_failed:
-            delay = refresh.jittered(self._backoff.when(ask.key), self._policy.jitter)
+            delay = jittered(self._retries.after(memory.poll_failures), self._policy.jitter)
+            memory.poll_failures += 1
         else:
-            self._backoff.forget(ask.key)
-            last = refresh.rfc3339(wall)
-            delay = refresh.jittered(interval, self._policy.jitter) if interval > 0 else math.inf
+            memory.poll_failures = 0
+            last_refresh = refresh.rfc3339(wall)
+            delay = jittered(interval, self._policy.jitter) if interval > 0 else math.inf
         upcoming = (
             refresh.rfc3339(wall + datetime.timedelta(seconds=delay)) if delay < math.inf else ""
         )
+        memory.reads = refresh.Remembered(reads, ask, now + delay, last_refresh, upcoming)
         log.debug(
             "polled stores",
-            extra={"sync": "/".join(ask.key), "failed": reads.provider_failed, "next_in": delay},
+            extra={"sync": "/".join(key), "failed": reads.provider_failed, "next_in": delay},
         )
-        return _Remembered(reads, ask.generation, ask.request, now + delay, last, upcoming)
+        self._requeue(key)
+
+    # -- act: the target apply ----------------------------------------------------
+
+    async def _act(
+        self,
+        key: Key,
+        memory: Memory,
+        observed: planning.Observed,
+        planned: planning.Plan,
+        now: float,
+    ) -> tuple[report.Outcome, float | None]:
+        """Write the plan; the outcome, and when to try again if it was held back."""
+        if planned.apply is None:
+            return report.Outcome("waiting" if planned.target_missing else "unchanged"), None
+        if planned.drift_keys and (backoff := memory.corrections.wait(now)) > 0:
+            return report.Outcome("backoff"), backoff
+        try:
+            outcome, wait = await self._apply(key, memory, observed, planned)
+        except Unreachable:
+            raise  # no answer at all: the work queue retries, nothing to report
+        except ApiError as err:
+            if err.status == 409:
+                raise  # the retry raced another writer: start over from the cache
+            delay = self._retries.after(memory.apply_failures)
+            memory.apply_failures += 1
+            log.warning(
+                "target apply refused",
+                extra={"sync": "/".join(key), "status": err.status, "error": err.message},
+            )
+            refusal = f"{err.status} {err.reason}: {err.message}"[:_MESSAGE_LIMIT]
+            return report.Outcome("error", error=refusal), delay
+        memory.apply_failures = 0
+        return outcome, wait
 
     async def _apply(
-        self, key: Key, observed: planning.Observed, planned: planning.Plan
-    ) -> Outcome:
+        self,
+        key: Key,
+        memory: Memory,
+        observed: planning.Observed,
+        planned: planning.Plan,
+    ) -> tuple[report.Outcome, float | None]:
         assert planned.apply is not None
         manager = field_manager(*key)
-        target = observed.spec.target
-        path = SECRETS.path(observed.namespace, target.name)
+        path = SECRETS.path(observed.namespace, observed.spec.target.name)
         try:
             await self._client.apply(path, planned.apply, field_manager=manager)
-            return self._written(key, Outcome("written", corrected=planned.drift_keys))
         except ApiError as err:
             if err.status != 409:
                 raise
-            owners = conflicts_of(err)
-        resolution = planning.after_conflict(
+            owners = planning.conflicts_of(err)
+        else:
+            written = planned.changed - planned.drift_keys
+            outcome = report.Outcome("written", corrected=planned.drift_keys, written=written)
+            return self._written(memory, key, outcome), None
+        retry = planning.conflict_retry(
+            observed,
+            planned,
             owners,
             ours=self._claim(observed.namespace, self._syncs.get(key)),
-            synced_before={k for k, s in observed.previous.items() if s.state == "Synced"},
             holders={m: self._holder(observed.namespace, m) for m in set(owners.values())},
             force_foreign=self._force_foreign,
         )
-        foreign = resolution.yielded
-        if resolution.retake and (wait := self._drift.wait(key)) > 0:
+        resolution, foreign = retry.resolution, retry.resolution.yielded
+        if resolution.retake and (wait := memory.corrections.wait(time.monotonic())) > 0:
             log.info(
                 "drift correction backing off",
                 extra={"sync": "/".join(key), "keys": sorted(resolution.retake), "wait": wait},
             )
-            return Outcome("backoff", conflicting=foreign)
-        data = {k: v for k, v in planned.desired.items() if k not in foreign}
-        current = (observed.target or {}).get("data") or {}
-        whole_field = any(k.startswith(".") for k in foreign)  # e.g. `.data` owned as a whole
-        if whole_field or not planning.differs(current, data, observed.previous):
-            return Outcome("conflict", conflicting=foreign)
-        body = planning.target_body(observed, data, owned=target.creation_policy == "Owner")
-        await self._client.apply(path, body, field_manager=manager, force=bool(resolution.forced))
+            return report.Outcome("backoff", conflicting=foreign), wait
+        if retry.body is None:
+            return report.Outcome("conflict", conflicting=foreign), None
+        await self._client.apply(path, retry.body, field_manager=manager, force=retry.force)
         if resolution.take_over:
             log.info(
                 "took over keys (spec.target.force)",
@@ -371,15 +416,15 @@ class SecretSyncReconciler:
                     "from": sorted({owners[k] for k in resolution.take_over}),
                 },
             )
-        return self._written(
-            key,
-            Outcome(
-                "conflict" if foreign else "written",
-                conflicting=foreign,
-                corrected=resolution.retake | planned.drift_keys,
-                writers=tuple(sorted({owners[k] for k in resolution.retake})),
-            ),
+        corrected = resolution.retake | planned.drift_keys
+        outcome = report.Outcome(
+            "conflict" if foreign else "written",
+            conflicting=foreign,
+            corrected=corrected,
+            writers=tuple(sorted({owners[k] for k in resolution.retake})),
+            written=planned.changed - corrected - foreign.keys(),
         )
+        return self._written(memory, key, outcome), None
 
     def _holder(self, namespace: str, manager: str) -> planning.Claim | None:
         """The SecretSync writing as `manager`, by the index; None for any other writer."""
@@ -394,14 +439,14 @@ class SecretSyncReconciler:
         rank = planning.Rank(meta.get("creationTimestamp") or "", namespace, meta.get("name") or "")
         return planning.Claim(rank, force=bool(target.get("force")))
 
-    def _written(self, key: Key, outcome: Outcome) -> Outcome:
+    def _written(self, memory: Memory, key: Key, outcome: report.Outcome) -> report.Outcome:
         metrics.TARGET_WRITES.inc()
-        seen = self.source_seen.pop(key, None)
+        seen, memory.source_seen = memory.source_seen, None
         if seen is not None:
             metrics.PROPAGATION.observe(time.perf_counter() - seen)
         if not outcome.corrected:
             return outcome
-        count = self._drift.record(key)
+        count = memory.corrections.record(time.monotonic())
         metrics.DRIFT_CORRECTIONS.inc(len(outcome.corrected))
         log.info(
             "restored owned keys changed by another writer",
@@ -414,32 +459,30 @@ class SecretSyncReconciler:
         )
         return dataclasses.replace(outcome, corrections=count)
 
-    async def _report(self, obj: Obj, planned: planning.Plan, outcome: Outcome) -> None:
-        if outcome.corrected:
-            writers = ", ".join(outcome.writers) or "another writer"
-            await self._events.emit(
-                obj,
-                "DriftCorrected",
-                f"restored key(s) {sorted(outcome.corrected)} changed by {writers} "
-                f"(correction {outcome.corrections} in the last {self._drift.window():.0f}s)",
-                warning=True,
-            )
+    # -- report -----------------------------------------------------------------------
+
+    def _record(
+        self,
+        obj: Obj,
+        planned: planning.Plan,
+        outcome: report.Outcome,
+        notes: list[report.Note],
+    ) -> None:
         if outcome.conflicting:
             metrics.CONFLICTS.inc(len(outcome.conflicting))
-            text = "; ".join(
-                f"key {k!r} is owned by {m!r}" for k, m in sorted(outcome.conflicting.items())
-            )
-            await self._events.emit(
-                obj, "Conflict", f"{text}; nothing written for these keys", warning=True
-            )
         for problem in planned.problems:
-            await self._events.emit(obj, problem.reason, problem.message, warning=True)
             metrics.SYNC_ERRORS.labels(problem.reason).inc()
+        if outcome.error:
+            metrics.SYNC_ERRORS.labels(planning.APPLY_FAILED).inc()
+        for note in notes:
+            self._events.emit(obj, note.reason, note.message, warning=note.warning)
 
     async def _write_status(self, obj: Obj, status: api.SecretSyncStatus) -> None:
         meta = obj["metadata"]
         path = SYNCS.path(meta["namespace"], meta["name"], "status")
         await write_status(self._client, self._syncs, path, obj, status)
+
+    # -- deletion -----------------------------------------------------------------
 
     async def _set_finalizer(self, obj: Obj, *, present: bool) -> None:
         meta = obj["metadata"]
@@ -457,7 +500,9 @@ class SecretSyncReconciler:
             if err.status == 404:
                 return
             raise
-        self._syncs.put(_strip(updated))
+        # An update of the cached object only: once the last finalizer is gone the
+        # object is deleted, and the watch's DELETED may already have been seen.
+        self._syncs.put(strip_managed_fields(updated))
 
     async def _finalize(self, obj: Obj) -> None:
         meta = obj["metadata"]
@@ -471,7 +516,6 @@ class SecretSyncReconciler:
         if spec is not None:
             await self._release(obj, spec)
         await self._set_finalizer(obj, present=False)
-        self._forget((namespace, name))
         log.info("finalized", extra={"sync": f"{namespace}/{name}"})
 
     async def _release(self, obj: Obj, spec: api.SecretSyncSpec) -> None:
@@ -542,25 +586,3 @@ def _status_of(obj: Obj) -> api.SecretSyncStatus:
 
 def _keys(status: api.SecretSyncStatus) -> dict[str, api.KeyStatus]:
     return {k.key: k for k in status.keys}
-
-
-def _strip(obj: Obj) -> Obj:
-    obj.get("metadata", {}).pop("managedFields", None)
-    return obj
-
-
-def _invalid_spec_status(obj: Obj, err: ValidationError) -> api.SecretSyncStatus:
-    generation = int(obj["metadata"].get("generation") or 0)
-    fields = ", ".join(".".join(str(p) for p in e["loc"]) for e in err.errors()[:5])
-    return api.SecretSyncStatus(
-        observed_generation=generation,
-        conditions=[
-            Condition(
-                type="Ready",
-                status="False",
-                reason="InvalidSpec",
-                message=f"spec is invalid at: {fields}",
-                observed_generation=generation,
-            )
-        ],
-    )

@@ -1,20 +1,23 @@
-"""When a SecretSync reads its stores again: refresh intervals, jitter and outage backoff.
+"""When a SecretSync reads its stores again, and what it plans with meanwhile.
 
 Kubernetes sources are watched, so only store entries are polled, and only
-for SecretSyncs that have some. What the last poll returned is kept in memory
-(`StoreReads`, values included, as the Secret cache keeps referenced Secrets)
-until it expires; a reconcile before then (a Kubernetes source changed, the
-target was edited) reuses it and makes no provider call. A poll happens when:
+for SecretSyncs that have some. What the last poll returned is kept in the
+SecretSync's memory (`StoreReads`, values included, as the Secret cache keeps
+referenced Secrets) until it expires; a reconcile before then (a Kubernetes
+source changed, the target was edited) reuses it and makes no provider call.
+A poll is due (`due`) when:
 
 * the reads expired: the refresh interval passed (success) or the backoff
-  delay did (after a provider error);
+  delay did (after a provider error), both jittered (`controllers.refresh`);
 * the spec changed (generation), or the refresh annotation got a new value;
 * nothing usable is in memory (first sight of the SecretSync) and the
-  status cannot vouch for the target (`resumable`).
+  status cannot vouch for the target (`resume_window`).
 
-Jitter: each interval is shortened by a random fraction (up to `jitter`, 10%
-by default), so SecretSyncs created together drift apart instead of polling
-in lockstep forever (ESO's refresh storms).
+Polls never run on the reconcile workers (issue 10: four SecretSyncs on a
+store that answers one byte every five seconds held all four workers, and
+every other SecretSync of the cluster waited). A due poll starts in the
+background (`polls`), the reconcile plans at once with the last reads, and the
+finished poll enqueues the SecretSync again.
 
 Never-synced first: after a restart, a SecretSync whose status says its
 target holds every store value and whose `nextRefreshTime` is still ahead
@@ -22,45 +25,70 @@ resumes from the target without polling, so start-up polls only what is due
 or never synced, instead of every store entry of the cluster at once.
 (A store-sourced key changed by hand while the controller was down is
 therefore corrected at the next refresh, not at start-up.)
-
-Backoff: consecutive failed polls of a SecretSync wait `backoff_base`
-doubling to `backoff_max` (a per-key limiter with a global token bucket,
-the work queue's `RateLimiter`), jittered, so an outage of a store used by a
-thousand SecretSyncs does not become a thousand-request retry storm, and a
-recovered provider is seen within `backoff_max`.
 """
 
 from __future__ import annotations
 
 import datetime
 import math
-import random
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from secretloom.api import secretsync as api
 from secretloom.controllers.secretsync.naming import version_hash
+from secretloom.controllers.secretsync.reads import StoreReads
 
-Random = Callable[[], float]
+
+@dataclass(frozen=True, slots=True)
+class Ask:
+    """What store reads must answer to: the spec's generation and the refresh request."""
+
+    generation: int
+    request: str  # tag of the refresh annotation ("" without one)
 
 
-@dataclass(frozen=True)
-class RefreshPolicy:
-    jitter: float = 0.1
-    backoff_base: float = 1.0
-    backoff_max: float = 300.0
-    store_revalidate: float = 300.0  # how often a Ready store is validated again
+@dataclass(frozen=True, slots=True)
+class Remembered:
+    """A SecretSync's last store reads, and until when they stand in for a poll."""
+
+    reads: StoreReads
+    ask: Ask
+    expires: float  # monotonic; -inf: stale, poll at the next reconcile
+    last_refresh: str  # RFC 3339 of the last successful poll ("" if none yet)
+    next_refresh: str  # RFC 3339 of the next one ("" if never: interval 0)
+
+
+def due(remembered: Remembered | None, ask: Ask, now: float) -> bool:
+    """Must the stores be read (again) for `ask`?"""
+    return remembered is None or remembered.ask != ask or now >= remembered.expires
+
+
+def meanwhile(
+    kept: Remembered | None, status: api.SecretSyncStatus, ask: Ask, reads: StoreReads
+) -> Remembered | None:
+    """What the status reports about store reads while the poll for `ask` runs.
+
+    The last poll stays reported, with the refresh request it answered, so
+    `lastRefreshTime` does not blink out during every poll; its
+    `nextRefreshTime` only if it was made for this very spec and request, so a
+    controller restarted meanwhile never resumes reads made for another spec
+    (`resume_window` needs a next refresh still ahead). `kept` is the last poll
+    in memory; after a restart the status itself says what it was.
+    """
+    if kept is not None:
+        last, upcoming, asked = kept.last_refresh, kept.next_refresh, kept.ask
+    elif status.last_refresh_time:
+        asked = Ask(status.observed_generation, status.refresh_request)
+        last, upcoming = status.last_refresh_time, status.next_refresh_time
+    else:
+        return None
+    return Remembered(reads, asked, -math.inf, last, upcoming if asked == ask else "")
 
 
 def request_of(annotations: Mapping[str, str] | None) -> str:
     """A short tag of the refresh annotation's value ("" without one); never its text."""
     value = (annotations or {}).get(api.REFRESH_ANNOTATION)
     return "" if value is None else version_hash("refresh", value)
-
-
-def jittered(seconds: float, fraction: float, rand: Random = random.random) -> float:
-    """`seconds` shortened by up to `fraction` of itself, at random."""
-    return seconds * (1.0 - fraction * rand())
 
 
 def rfc3339(moment: datetime.datetime) -> str:
@@ -95,7 +123,7 @@ def resume_window(
         return None
     if interval <= 0:
         return math.inf
-    due = parse_time(status.next_refresh_time)
-    if due is None or due <= now:
+    next_at = parse_time(status.next_refresh_time)
+    if next_at is None or next_at <= now:
         return None
-    return (due - now).total_seconds()
+    return (next_at - now).total_seconds()

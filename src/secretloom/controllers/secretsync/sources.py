@@ -37,7 +37,6 @@ from typing import TypeVar
 
 from secretloom.api import secretsync as api
 from secretloom.controllers.secretstore.clients import Clients
-from secretloom.controllers.secretstore.context import store_context
 from secretloom.controllers.secretstore.lookup import StoreHandle, StoreLookup, StoreProblem
 from secretloom.controllers.secretsync.naming import version_hash
 from secretloom.controllers.secretsync.plan import SERVICE_ACCOUNT_TOKEN, Resolved
@@ -48,6 +47,7 @@ from secretloom.controllers.secretsync.reads import (
     foreign,
     store_indexes,
 )
+from secretloom.providers.context import store_context
 from secretloom.providers.kubernetes import key_of
 from secretloom.providers.protocol import (
     InvalidConfig,
