@@ -338,9 +338,21 @@ async def test_status_and_printer_columns(
         }
         table = cluster.kubectl("get", "secretsyncs", "-n", namespace)
         header = table.splitlines()[0].split()
-        assert header == ["NAME", "READY", "REASON", "TARGET", "KEYS", "REFRESHED", "AGE"]
+        assert header == [
+            "NAME",
+            "READY",
+            "REASON",
+            "TARGET",
+            "KEYS",
+            "SOURCES",
+            "REFRESHED",
+            "AGE",
+        ]
         row = next(line.split() for line in table.splitlines() if line.startswith("gitlab-token"))
-        assert row[1:5] == ["True", "Synced", TARGET, "1"]
+        source = f"secret/{GITLAB_SRC}"
+        # REFRESHED is blank (a date column with no value): Secret sources are never polled.
+        assert row[1:6] == ["True", "Synced", TARGET, "1", source]
+        assert len(row) == len(header) - 1
 
 
 async def test_owner_policy_with_retain_keeps_the_secret(kube: KubeClient, namespace: str) -> None:

@@ -69,6 +69,7 @@ SECRET_SYNC = CustomResource(
         },
         {"name": "Target", "type": "string", "jsonPath": ".spec.target.name"},
         {"name": "Keys", "type": "integer", "jsonPath": ".status.keyCount"},
+        {"name": "Sources", "type": "string", "jsonPath": ".status.sources"},
         # Store syncs only: when store values were last read (empty for Secret sources).
         {"name": "Refreshed", "type": "date", "jsonPath": ".status.lastRefreshTime"},
         _AGE_COLUMN,

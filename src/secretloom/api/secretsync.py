@@ -317,6 +317,20 @@ class SecretSyncSpec(Model):
     def refresh_seconds(self) -> float:
         return duration_seconds(self.refresh_interval)
 
+    def source_summary(self, limit: int = 80) -> str:
+        """Where the keys come from, for kubectl: `secret/a`, `3 secrets, secretstore/vault`."""
+        secrets = sorted({e.from_.secret for e in self.data if e.from_.secret})
+        stores = {e.from_.store.describe() for e in self.data if e.from_.store is not None}
+        stores |= {e.store.describe() for e in self.data_from}
+        parts = [f"secret/{secrets[0]}"] if len(secrets) == 1 else []
+        if len(secrets) > 1:
+            parts.append(f"{len(secrets)} secrets")
+        parts += sorted(stores)
+        summary = ", ".join(parts)
+        if len(summary) <= limit:
+            return summary
+        return summary[: limit - 1].rsplit(", ", 1)[0] + ", …"
+
     def uses_stores(self) -> bool:
         return bool(self.data_from) or any(e.from_.store is not None for e in self.data)
 
@@ -350,6 +364,10 @@ class SecretSyncStatus(Model):
     observed_generation: int = Field(default=0, description="Last generation reconciled.")
     field_manager: str = Field(default="", description="Field manager this SecretSync writes as.")
     key_count: int = Field(default=0, description="Number of keys owned in the target.")
+    sources: str = Field(
+        default="",
+        description="Where the keys come from, e.g. `secret/a` or `3 secrets, secretstore/vault`.",
+    )
     keys: list[KeyStatus] = Field(
         default_factory=list,
         description="Owned keys with a hash of each source version (never a value).",

@@ -92,6 +92,7 @@ def status(
         observed_generation=observed.generation,
         field_manager=field_manager(observed.namespace, observed.name),
         key_count=len(owned),
+        sources=observed.spec.source_summary(),
         keys=keys,
         data_from=list(data_from),
         last_refresh_time=reads.last_refresh if reads else "",
