@@ -26,7 +26,8 @@ from secretloom.sops import (
     decrypt_file,
     detect_format,
     is_encrypted,
-    limits,
+    read_bounded,
+    safe_load,
 )
 
 app = typer.Typer(help="SOPS helpers: decrypt, and a pre-commit check.", no_args_is_help=True)
@@ -80,7 +81,7 @@ def _nearest_config(directory: Path) -> Path | None:
 
 def _creation_rules(config: Path) -> list[dict[str, Any]]:
     try:
-        document = limits.safe_load(limits.read(config, name=str(config)).decode("utf-8"))
+        document = safe_load(read_bounded(config, name=str(config)).decode("utf-8"))
     except (OSError, UnicodeDecodeError, yaml.YAMLError, SopsError):
         fail(f"{config}: cannot be read as YAML")
     rules = document.get("creation_rules") if isinstance(document, dict) else None
@@ -89,6 +90,6 @@ def _creation_rules(config: Path) -> list[dict[str, Any]]:
 
 def _encrypted(file: Path) -> bool:
     try:
-        return is_encrypted(limits.read(file, name=str(file)), detect_format(file))
+        return is_encrypted(read_bounded(file, name=str(file)), detect_format(file))
     except (OSError, FormatError):
         return False

@@ -22,14 +22,14 @@ from pathlib import Path
 from secretloom.render import refs
 from secretloom.render.errors import RenderError
 from secretloom.sops import (
+    MAX_FILE_BYTES,
     SopsError,
     detect_format,
     holds_encrypted_values,
     is_encrypted,
     mentions_metadata,
+    read_bounded,
 )
-from secretloom.sops.limits import MAX_FILE_BYTES
-from secretloom.sops.limits import read as read_bounded
 
 KUSTOMIZATIONS = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")

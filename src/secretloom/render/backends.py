@@ -39,11 +39,11 @@ from secretloom.sops import (
     LimitError,
     SopsError,
     decrypt_file,
-    goyaml,
     holds_encrypted_values,
-    limits,
+    load_yaml,
+    loads_json,
+    to_plain,
 )
-from secretloom.sops.tree import to_plain
 
 _CONCURRENCY = 32
 ENV_PREFIXES = ("ARGOCD_ENV_", "ARGOCD_APP_")
@@ -208,8 +208,8 @@ def parse_data(text: str, path: Path, ref: Ref) -> Any:
     """The first document of a YAML or JSON file, parsed within `limits`."""
     try:
         if path.suffix == ".json":
-            return limits.loads_json(text)
-        documents = goyaml.load(text)
+            return loads_json(text)
+        documents = load_yaml(text)
     except LimitError as err:
         raise RenderError(f"{ref.display}: {err}") from None
     except SopsError:

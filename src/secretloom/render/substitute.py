@@ -32,7 +32,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from secretloom.render import refs
 from secretloom.render.errors import RenderError
-from secretloom.sops import SopsError, goyaml, holds_encrypted_values
+from secretloom.sops import SopsError, compose_yaml, holds_encrypted_values
 
 # `&name` and `*name` where YAML reads them as an anchor and an alias: a cheap
 # scan, false positives only cost a parse.
@@ -62,7 +62,7 @@ class YamlText:
         if not (refs.might_contain(self.text) or aliased):
             return
         try:
-            for document in goyaml.compose(self.text):
+            for document in compose_yaml(self.text):
                 self._collect(document, secret_values=_secret_values(document), seen=set())
         except (SopsError, RenderError) as err:
             raise RenderError(f"{name}: {err}") from None

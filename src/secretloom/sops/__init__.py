@@ -35,10 +35,16 @@ from secretloom.sops.errors import (
     NotEncrypted,
     SopsError,
 )
+from secretloom.sops.goyaml import compose as compose_yaml
+from secretloom.sops.goyaml import load as load_yaml
 from secretloom.sops.keys import KeySources
+from secretloom.sops.limits import MAX_FILE_BYTES, loads_json, safe_load
+from secretloom.sops.limits import read as read_bounded
 from secretloom.sops.stores import Format, detect_format
+from secretloom.sops.tree import to_plain
 
 __all__ = [
+    "MAX_FILE_BYTES",
     "DataKeyError",
     "Decrypted",
     "Format",
@@ -48,10 +54,16 @@ __all__ = [
     "LimitError",
     "NotEncrypted",
     "SopsError",
+    "compose_yaml",
     "decrypt",
     "decrypt_file",
     "detect_format",
     "holds_encrypted_values",
     "is_encrypted",
+    "load_yaml",
+    "loads_json",
     "mentions_metadata",
+    "read_bounded",
+    "safe_load",
+    "to_plain",
 ]
