@@ -68,6 +68,7 @@ def test_substitution_gives_a_value_or_one_line(text: str, drawn: list[object]) 
 
 @fuzz
 @example(DEEP_YAML + "v: ref+env://ARGOCD_ENV_X\n", ["v"])
+@example("\U00010000ref+vault://ref+", [None])  # found by the long profile: YAML has no surrogates
 @given(YAML_TEXT, st.lists(VALUES, min_size=1, max_size=4))
 def test_substituted_yaml_stays_yaml(text: str, drawn: list[object]) -> None:
     document = one_line_or_value(lambda: substitute.YamlText(text, name="f.yaml"), RenderError)

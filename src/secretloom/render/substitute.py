@@ -79,7 +79,7 @@ class YamlText:
             if site.base64:
                 value = base64.b64encode(refs.scalar_text(value).encode()).decode()
             trailing = original[len(original.rstrip()) :]  # block scalars end with their newline
-            out += [self.text[last:start], json.dumps(value, ensure_ascii=True), trailing]
+            out += [self.text[last:start], yaml_quoted(value), trailing]
             last = end
         return "".join([*out, self.text[last:]])
 
@@ -129,3 +129,22 @@ def substitute_data(value: Any, values: Mapping[refs.Ref, Any]) -> Any:
     if isinstance(value, str):
         return refs.substitute(value, values)
     return value
+
+
+# A surrogate pair as json.dumps writes it, not preceded by an escaped backslash.
+_SURROGATE_PAIR = re.compile(r"(?<!\\)((?:\\\\)*)\\u(d[89ab][0-9a-f]{2})\\u(d[c-f][0-9a-f]{2})")
+
+
+def yaml_quoted(value: object) -> str:
+    """`value` as one double-quoted YAML scalar (or a plain number, bool, null).
+
+    JSON's escapes are YAML's, with one exception the fuzzer found: YAML has no
+    surrogate escapes, so a character beyond the Basic Multilingual Plane,
+    which `json.dumps` writes as a `\\ud83d\\ude00` pair, is written `\\U0001f600`.
+    """
+
+    def merged(match: re.Match[str]) -> str:
+        high, low = int(match[2], 16) - 0xD800, int(match[3], 16) - 0xDC00
+        return f"{match[1]}\\U{0x10000 + (high << 10) + low:08x}"
+
+    return _SURROGATE_PAIR.sub(merged, json.dumps(value, ensure_ascii=True))
