@@ -11,6 +11,11 @@ Profiles, chosen by `HYPOTHESIS_PROFILE`:
 * `long` (`make chaos`): 5,000 examples a test, about a minute each.
 No example database is written: the repository stays clean, and a failure
 prints its minimal example (with `@reproduce_failure`) to rerun it.
+
+Under CI (`CI` set, as the CI runner does) the examples are derandomized:
+the same examples every run, so a green commit stays green and a red one is
+red for a reason in the commit. Developers' runs stay random and keep
+exploring; whatever they find is pinned with `@example`.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ fuzz = settings(
     _PROFILES[_PROFILE],
     deadline=timedelta(seconds=1),
     database=None,
+    derandomize=bool(os.environ.get("CI")),
     suppress_health_check=[HealthCheck.too_slow],
 )
 
