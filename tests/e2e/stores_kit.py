@@ -13,7 +13,7 @@ from secretloom.api.crd import CLUSTER_SECRET_STORE, SECRET_STORE
 from secretloom.controllers.manager import Manager
 from secretloom.controllers.refresh import RefreshPolicy
 from secretloom.controllers.secretstore.resources import CLUSTER_STORES, STORES
-from secretloom.runtime.kube import SERVICE_ACCOUNTS, KubeClient, Obj
+from secretloom.runtime.kube import SECRETS, SERVICE_ACCOUNTS, KubeClient, Obj
 from secretloom.testing import cluster as local
 from secretloom.testing.openbao import OpenBaoServer
 from tests.e2e import kit
@@ -154,6 +154,24 @@ async def create_service_account(
 ) -> None:
     body = {"metadata": {"name": name, "labels": labels}}
     await kube.create(SERVICE_ACCOUNTS.path(namespace), body)
+
+
+async def legacy_token_secret(kube: KubeClient, namespace: str, name: str, account: str) -> str:
+    """Create a legacy ServiceAccount-token Secret; return the token written into it."""
+    body = {
+        "metadata": {"name": name, "annotations": {"kubernetes.io/service-account.name": account}},
+        "type": "kubernetes.io/service-account-token",
+    }
+    await kube.create(SECRETS.path(namespace), body)
+    token = ""
+
+    async def filled() -> bool:
+        nonlocal token
+        token = kit.values(await kit.get_secret(kube, namespace, name)).get("token", "")
+        return bool(token)
+
+    await kit.eventually(filled, timeout=30)
+    return token
 
 
 def cluster_ca(cluster: local.Cluster) -> ssl.SSLContext:

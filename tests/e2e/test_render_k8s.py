@@ -18,7 +18,7 @@ from pathlib import Path
 
 import yaml
 
-from secretloom.runtime.kube import SECRETS, KubeClient
+from secretloom.runtime.kube import KubeClient
 from secretloom.testing import cluster as local
 from secretloom.testing.cluster import free_port
 from secretloom.testing.openbao import OpenBaoServer
@@ -127,22 +127,7 @@ async def test_a_service_account_token_secret_is_never_rendered(
 ) -> None:
     """The controller's rule for store credentials holds for `ref+k8s://` (one reader)."""
     await sk.create_service_account(kube, namespace, "app")
-    legacy = {
-        "metadata": {
-            "name": "legacy-token",
-            "annotations": {"kubernetes.io/service-account.name": "app"},
-        },
-        "type": "kubernetes.io/service-account-token",
-    }
-    await kube.create(SECRETS.path(namespace), legacy)
-    token = ""
-
-    async def filled() -> bool:  # the token controller writes the token in
-        nonlocal token
-        token = kit.values(await kit.get_secret(kube, namespace, "legacy-token")).get("token", "")
-        return bool(token)
-
-    await kit.eventually(filled, timeout=10)
+    token = await sk.legacy_token_secret(kube, namespace, "legacy-token", "app")
     reference = app(tmp_path, secret_ref(namespace, "legacy-token", "token"))
     refused = render(reference, namespace, cluster.kubeconfig)
     assert "is a kubernetes.io/service-account-token Secret" in one_line_error(refused)

@@ -25,11 +25,10 @@ from typing import Any
 
 import httpx2 as httpx
 
-from secretloom.runtime.kube import SECRETS, SERVICE_ACCOUNTS, KubeClient
+from secretloom.runtime.kube import SERVICE_ACCOUNTS, KubeClient
 from secretloom.runtime.tokens import TokenPolicy
 from secretloom.testing import cluster as local
 from secretloom.testing.openbao import OpenBaoServer
-from tests.e2e import kit
 from tests.e2e import stores_kit as sk
 from tests.openbao.support import KV2, read_policy, unique, write_policy
 
@@ -164,22 +163,7 @@ async def test_a_service_account_token_secret_is_never_a_store_credential(
     kube: KubeClient, namespace: str, bao: OpenBaoServer, cluster: local.Cluster
 ) -> None:
     await sk.create_service_account(kube, namespace)
-    legacy = {
-        "metadata": {
-            "name": "legacy-token",
-            "annotations": {"kubernetes.io/service-account.name": "vault-auth"},
-        },
-        "type": "kubernetes.io/service-account-token",
-    }
-    await kube.create(SECRETS.path(namespace), legacy)
-    token = ""
-
-    async def filled() -> bool:  # the token controller writes the token in
-        nonlocal token
-        token = kit.values(await kit.get_secret(kube, namespace, "legacy-token")).get("token", "")
-        return bool(token)
-
-    await kit.eventually(filled, timeout=10)
+    token = await sk.legacy_token_secret(kube, namespace, "legacy-token", "vault-auth")
     assert api_status(cluster, token) == 200  # what the store's server would have received
 
     async with sk.controller(kube, namespace):
