@@ -88,7 +88,7 @@ def test_the_pod_runs_hardened_and_probed_on_the_metrics_port(helm: Helm) -> Non
     (tmp,) = container["volumeMounts"]
     assert tmp["mountPath"] == "/tmp"
     assert pod["volumes"] == [{"name": tmp["name"], "emptyDir": {"sizeLimit": "16Mi"}}]
-    assert container["image"] == f"secretloom/controller:{secretloom.__version__}"
+    assert container["image"] == f"localhost/secretloom-controller:{secretloom.__version__}"
     ((port_name, port),) = [(p["name"], p["containerPort"]) for p in container["ports"]]
     assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": port_name}
     assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": port_name}
