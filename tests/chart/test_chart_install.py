@@ -200,10 +200,32 @@ async def test_cluster_wide_install_upgrade_uninstall(
         # Leases anywhere else stay out of reach (clusterrole.yaml grants them everywhere).
         assert await chart_kit.status_of(identity, LEASES.path("default", lease)) == 403
 
+    # Sharded: the shard Leases replace the Lease, and the chart's Role is enough for a
+    # replica to count members, take every shard while alone, and delete its member Lease.
+    fast = {"leaseDuration": 3, "renewDeadline": 2, "retryPeriod": 0.5}
+    sharded_values = VALUES | {"replicas": 2, "shards": 2, "leaderElection": fast}
+    cluster_helm.install("upgrade", sharded_values)
+    sharded = cluster_helm.manifest()
+    shard_leases = sorted(o["metadata"]["name"] for o in sharded if o["kind"] == "Lease")
+    assert shard_leases == [f"{RELEASE}-shard-0", f"{RELEASE}-shard-1"]
+    flags = chart_kit.controller_flags(one(sharded, "Deployment"))
+    assert "--shards=2" in flags
+    with controller.running(kubeconfig, tmp_path / "sharded.log", *flags, "--identity", "alone"):
+
+        async def holds_both() -> bool:
+            leases = [await bare_kube.get(LEASES.path(NAMESPACE, n)) for n in shard_leases]
+            return all(lease["spec"].get("holderIdentity") == "alone" for lease in leases)
+
+        await kit.eventually(holds_both, timeout=30)
+        await chart_kit.composition_scenario(bare_kube, repo_root)
+    assert not chart_kit.forbidden_lines(tmp_path / "sharded.log")
+    left = (await bare_kube.get(LEASES.path(NAMESPACE)))["items"]
+    assert not [o for o in left if "-member-" in o["metadata"]["name"]]  # deleted on stop
+
     cluster_helm.run("uninstall", RELEASE, "--namespace", NAMESPACE)
 
     async def gone() -> bool:
-        return not chart_kit.strays(bare_cluster, manifest + after, tmp_path)
+        return not chart_kit.strays(bare_cluster, manifest + after + sharded, tmp_path)
 
     await kit.eventually(gone, timeout=30, interval=0.5)
     await crds_established(bare_kube)  # Helm keeps CRDs, and with them every SecretSync

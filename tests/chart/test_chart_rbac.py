@@ -21,7 +21,11 @@ from tests.chart.kit import NAMESPACE, Helm, of_kind, one
 Triple = tuple[str, str, str]
 LEASES = ("coordination.k8s.io", "leases")
 SERVICE_ACCOUNTS = ("", "serviceaccounts")
-WITH_EVERY_RULE = {"replicas": 2, "controller": {"tokenServiceAccountLabel": "login=yes"}}
+WITH_EVERY_RULE = {
+    "replicas": 2,
+    "shards": 2,
+    "controller": {"tokenServiceAccountLabel": "login=yes"},
+}
 
 
 def triples(rules: Iterable[dict[str, Any]]) -> set[Triple]:
@@ -66,7 +70,7 @@ def test_namespaced_verbs_are_those_of_role_yaml(helm: Helm, repo_root: Path) ->
 
 
 def test_the_lease_rules_name_the_lease_the_chart_creates(helm: Helm) -> None:
-    objects = helm.template(WITH_EVERY_RULE)
+    objects = helm.template({"replicas": 2})
     lease = one(objects, "Lease")
     named = [r for r in lease_role(objects)["rules"] if r.get("resourceNames")]
     assert named == [
@@ -90,3 +94,15 @@ def test_optional_rules_appear_only_when_their_feature_is_on(helm: Helm) -> None
         granted = {t[:2] for t in triples(rules)}
         assert SERVICE_ACCOUNTS not in granted  # only for tokenServiceAccountLabel
         assert LEASES not in granted  # one replica: no leader election, no Lease
+
+
+def test_sharded_the_chart_creates_every_shard_lease(helm: Helm) -> None:
+    objects = helm.template({"replicas": 3, "shards": 3})
+    names = sorted(lease["metadata"]["name"] for lease in of_kind(objects, "Lease"))
+    assert names == [f"secretloom-shard-{i}" for i in range(3)]
+    (deployment,) = of_kind(objects, "Deployment")
+    args = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert "--shards=3" in args and "--leader-elect" in args
+    leases = triples(lease_role(objects)["rules"])
+    assert {t[2] for t in leases} == {"create", "get", "list", "update", "delete"}
+    assert {t[:2] for t in leases} == {LEASES}  # still only in the release namespace

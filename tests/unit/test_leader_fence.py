@@ -42,6 +42,6 @@ def test_the_fence_opens_only_while_renewals_are_fresh() -> None:
 @pytest.mark.parametrize("method", ["POST", "PUT", "PATCH", "DELETE"])
 def test_a_closed_fence_refuses_writes_before_sending(method: str) -> None:
     client = _client()
-    client.fence = lambda: False
+    client.fence = lambda _path: False
     with pytest.raises(NotLeader):
         asyncio.run(client.request(method, "/api/v1/namespaces/ns/secrets/x", body={}))

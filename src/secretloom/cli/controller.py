@@ -109,6 +109,16 @@ def controller(
         ),
     ] = "",
     lease_name: Annotated[str, typer.Option(help="Name of the Lease.")] = "secretloom-controller",
+    shards: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            max=256,
+            help="Split the work over this many shard Leases (<lease-name>-shard-<i>); every "
+            "replica works on its share of namespaces at once. Implies --leader-elect. Stop all "
+            "replicas before changing it.",
+        ),
+    ] = 1,
     lease_duration: Annotated[float, typer.Option(help="Lease duration, seconds.")] = 15.0,
     renew_deadline: Annotated[float, typer.Option(help="Renew deadline, seconds.")] = 10.0,
     retry_period: Annotated[float, typer.Option(help="Retry period, seconds.")] = 2.0,
@@ -143,8 +153,9 @@ def controller(
         namespaces=scope,
         workers=workers,
         lease=LeaseConfig(lease_namespace, lease_name, lease_duration, renew_deadline, retry_period)
-        if leader_elect
+        if leader_elect or shards > 1
         else None,
+        shards=shards,
         identity=me,
         cluster_stores=cluster_stores,
         force_foreign=force_foreign_managers,

@@ -6,7 +6,9 @@ Start-up order matters for memory and correctness:
 2. the Secret cache and the store caches sync;
 3. the replica campaigns for the Lease; only the leader runs workers, but
    every replica keeps warm caches (and a full queue), so a standby that takes
-   over resumes at once with a full resync.
+   over resumes at once with a full resync. With `--shards N` (runtime/shards.py)
+   every replica runs workers at once, each reconciling only the namespaces of
+   the shards it holds; taking a shard enqueues that shard's objects.
 Event handlers only enqueue: a Secret event maps to the SecretSyncs that read
 or write that Secret, and a store event to the SecretSyncs that use the store,
 through indexes, never a scan. A store change also makes those SecretSyncs
@@ -56,8 +58,9 @@ from secretloom.runtime.informer import Handler, IndexFunc, Key, key_of
 from secretloom.runtime.kube import NAMESPACES, KubeClient, Obj
 from secretloom.runtime.leader import LeaderElector, LeaseConfig
 from secretloom.runtime.queue import WorkQueue
-from secretloom.runtime.reconcile import Controller
+from secretloom.runtime.reconcile import Controller, Result
 from secretloom.runtime.secrets import SecretCache
+from secretloom.runtime.shards import ShardLost, Shards, shard_of
 from secretloom.runtime.tokens import TokenPolicy
 
 log = logging.getLogger(__name__)
@@ -115,6 +118,8 @@ class Options:
     namespaces: Sequence[str] | None = None
     workers: int = 4
     lease: LeaseConfig | None = None
+    # More than 1: the work is split over this many shard Leases (needs `lease`).
+    shards: int = 1
     identity: str = "secretloom"
     metrics_host: str = "127.0.0.1"
     metrics_port: int | None = 8080
@@ -171,27 +176,70 @@ class Manager:
             policy=options.refresh,
             force_foreign=options.force_foreign,
         )
-        self.controller: Controller[Key] = Controller(
-            "secretsync", self.reconciler, queue=queue, workers=options.workers
-        )
-        self.store_controller: Controller[StoreKey] = Controller(
-            "secretstore",
-            StoreReconciler(
-                client, self.stores, self.cluster_stores, self.clients, options.refresh
-            ),
-            workers=min(options.workers, 2),
+        sharded = options.lease is not None and options.shards > 1
+        self.shards = (
+            Shards(
+                client,
+                options.lease,
+                options.identity,
+                options.shards,
+                on_acquired=self._took_shard,
+            )
+            if sharded and options.lease is not None
+            else None
         )
         self.elector = (
-            LeaderElector(client, options.lease, options.identity) if options.lease else None
+            LeaderElector(client, options.lease, options.identity)
+            if options.lease and not sharded
+            else None
         )
-        if self.elector is not None:
-            client.fence = self.elector.valid  # no write once the lease may have passed on
+        if self.shards is not None:
+            client.fence = self.shards.may_write  # per namespace: only the held shards'
+        elif self.elector is not None:
+            elector = self.elector
+            client.fence = lambda _path: elector.valid()  # not once the lease may have passed on
+        store_reconciler = StoreReconciler(
+            client, self.stores, self.cluster_stores, self.clients, options.refresh
+        )
+
+        async def reconcile_sync(key: Key) -> Result:
+            if self._owns(key[0]):
+                return await self.reconciler(key)
+            self.reconciler.disown(key)
+            return Result()
+
+        async def reconcile_store(key: StoreKey) -> Result:
+            return await store_reconciler(key) if self._owns(key[1]) else Result()
+
+        self.controller: Controller[Key] = Controller(
+            "secretsync", reconcile_sync, queue=queue, workers=options.workers
+        )
+        self.store_controller: Controller[StoreKey] = Controller(
+            "secretstore", reconcile_store, workers=min(options.workers, 2)
+        )
         self.syncs.add_handler(self._on_sync)
         self.secrets.cache.add_handler(self._on_secret)
         self.stores.add_handler(self._on_store(STORE_KIND))
         if self.cluster_stores is not None and self.namespaces is not None:
             self.cluster_stores.add_handler(self._on_store(CLUSTER_STORE_KIND))
             self.namespaces.add_handler(self._on_namespace)
+
+    def _owns(self, namespace: str) -> bool:
+        """Whether this replica works on `namespace` (always, unless sharded)."""
+        return self.shards is None or self.shards.owns(namespace)
+
+    def _took_shard(self, shard: int) -> None:
+        """A shard just became ours: its objects are reconciled from the warm caches."""
+        assert self.shards is not None
+        count = self.shards.count
+        for obj in self.syncs.values():
+            if shard_of(obj["metadata"].get("namespace", ""), count) == shard:
+                self.controller.queue.add(key_of(obj))
+        for cache, kind in ((self.stores, STORE_KIND), (self.cluster_stores, CLUSTER_STORE_KIND)):
+            for obj in cache.values() if cache is not None else ():
+                namespace = obj["metadata"].get("namespace", "")
+                if (shard_of(namespace, count) if namespace else 0) == shard:
+                    self.store_controller.queue.add(store_key_of(kind, obj))
 
     def _caches(self) -> list[Cache]:
         optional = (self.cluster_stores, self.namespaces)
@@ -300,6 +348,8 @@ class Manager:
                 if self.elector is not None:
                     await self.elector.acquire()
                     group.create_task(self._hold_lease())
+                if self.shards is not None:
+                    group.create_task(self._keep_shards())
                 group.create_task(self.controller.run())
                 group.create_task(self.store_controller.run())
         finally:
@@ -309,6 +359,8 @@ class Manager:
             await self.clients.close()
             if self.elector is not None:
                 await self.elector.release()
+            if self.shards is not None:
+                await self.shards.release()
             if server is not None:
                 server.close()
 
@@ -316,3 +368,11 @@ class Manager:
         assert self.elector is not None
         await self.elector.hold()
         raise SystemExit(1)  # lost the lease: stop writing at once, let the platform restart us
+
+    async def _keep_shards(self) -> None:
+        assert self.shards is not None
+        try:
+            await self.shards.run()
+        except ShardLost as err:
+            log.error("stopping", extra={"reason": str(err)})
+            raise SystemExit(1) from None

@@ -61,7 +61,8 @@ class NotLeader(ApiError):
     """A write refused before it was sent: this replica's lease may have passed to another."""
 
     def __init__(self) -> None:
-        super().__init__(0, "NotLeader", "this replica no longer holds the leader lease")
+        message = "this replica does not hold the Lease (leader or shard) for this write"
+        super().__init__(0, "NotLeader", message)
 
 
 class Unreachable(ApiError):
@@ -166,7 +167,8 @@ class KubeClient:
         # says the lease is still ours. Checked just before the request is sent, so
         # a leader that was paused past its lease (SIGSTOP, a long GC, a frozen VM)
         # cannot wake up and apply what its queue held (see runtime/leader.py).
-        self.fence: Callable[[], bool] | None = None
+        # Called with the request's path: with sharding, the fence is per namespace.
+        self.fence: Callable[[str], bool] | None = None
 
     @classmethod
     def from_kubeconfig(
@@ -214,7 +216,7 @@ class KubeClient:
         unfenced: bool = False,
     ) -> Obj:
         await self._limiter.acquire()
-        if method != "GET" and not unfenced and self.fence is not None and not self.fence():
+        if method != "GET" and not unfenced and self.fence is not None and not self.fence(path):
             raise NotLeader()
         content = json.dumps(body).encode() if body is not None else None
         headers = {"Content-Type": content_type} if content is not None else {}
@@ -266,8 +268,8 @@ class KubeClient:
     async def create(self, path: str, body: Obj, *, unfenced: bool = False) -> Obj:
         return await self.request("POST", path, body=body, unfenced=unfenced)
 
-    async def delete(self, path: str) -> Obj:
-        return await self.request("DELETE", path)
+    async def delete(self, path: str, *, unfenced: bool = False) -> Obj:
+        return await self.request("DELETE", path, unfenced=unfenced)
 
     async def apply(self, path: str, body: Obj, *, field_manager: str, force: bool = False) -> Obj:
         """Server-side apply `body` as `field_manager`; `force` takes conflicting fields."""

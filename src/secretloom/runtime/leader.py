@@ -31,6 +31,8 @@ import logging
 import time
 from dataclasses import dataclass
 
+from prometheus_client import Gauge
+
 from secretloom.runtime import metrics
 from secretloom.runtime.kube import LEASES, ApiError, KubeClient, Obj
 
@@ -51,9 +53,18 @@ def _micro_time() -> str:
 
 
 class LeaderElector:
-    def __init__(self, client: KubeClient, config: LeaseConfig, identity: str) -> None:
+    def __init__(
+        self,
+        client: KubeClient,
+        config: LeaseConfig,
+        identity: str,
+        *,
+        # secretloom_leader by default; a shard's as secretloom_shard_held; None: not reported.
+        gauge: Gauge | None = metrics.LEADER,
+    ) -> None:
         self._client = client
         self._config = config
+        self._gauge = gauge
         self.identity = identity
         self._observed: tuple[str, float] | None = None  # (resourceVersion, monotonic seen)
         self._renewed = -float("inf")  # monotonic start of the last successful renewal
@@ -64,32 +75,59 @@ class LeaderElector:
         fresh = time.monotonic() - self._renewed < self._config.renew_deadline
         return self.is_leader.is_set() and fresh
 
+    def _report(self, held: int) -> None:
+        if self._gauge is not None:
+            self._gauge.set(held)
+
+    @property
+    def name(self) -> str:
+        return self._config.name
+
     @property
     def _path(self) -> str:
         return LEASES.path(self._config.namespace, self._config.name)
 
     async def acquire(self) -> None:
         """Block until this replica holds the lease."""
-        while not await self._try_acquire_or_renew():
+        while not await self.try_acquire_or_renew():
             await asyncio.sleep(self._config.retry_period)
-        log.info("became leader", extra={"identity": self.identity, "lease": self._config.name})
-        metrics.LEADER.set(1)
-        self.is_leader.set()
 
     async def hold(self) -> None:
         """Renew until renewal fails for `renew_deadline`; then return (leadership lost)."""
         while True:
             await asyncio.sleep(self._config.retry_period)
-            if not await self._try_acquire_or_renew() and not self.valid():
-                log.error("lost leadership", extra={"identity": self.identity})
-                metrics.LEADER.set(0)
-                self.is_leader.clear()
+            if not await self.renew():
                 return
+
+    async def renew(self) -> bool:
+        """One renewal; False (and the lease given up) once it failed for `renew_deadline`."""
+        if await self.try_acquire_or_renew() or self.valid():
+            return True
+        log.error("lost leadership", extra={"identity": self.identity, "lease": self._config.name})
+        self._report(0)
+        self.is_leader.clear()
+        return False
+
+    async def is_free(self) -> bool:
+        """Whether the Lease could be taken now (no holder, or it expired), without taking it.
+
+        Each call also observes the record, so call it every retry period to judge
+        expiry as `_expired` does, from when the record last changed.
+        """
+        try:
+            lease = await self._client.get(self._path)
+        except ApiError as err:
+            return err.status == 404
+        holder = (lease.get("spec") or {}).get("holderIdentity") or ""
+        return not holder or holder == self.identity or self._expired(lease)
 
     async def release(self) -> None:
         """Give the lease up so a standby need not wait for it to expire."""
         if not self.is_leader.is_set():
             return
+        # The fence closes before the Lease is offered to anyone else.
+        self.is_leader.clear()
+        self._report(0)
         try:
             lease = await self._client.get(self._path)
             if lease["spec"].get("holderIdentity") == self.identity:
@@ -98,15 +136,18 @@ class LeaderElector:
                 await self._client.replace(self._path, lease, unfenced=True)
         except ApiError as err:
             log.warning("releasing the lease failed", extra={"error": str(err)})
-        self.is_leader.clear()
-        metrics.LEADER.set(0)
 
-    async def _try_acquire_or_renew(self) -> bool:
+    async def try_acquire_or_renew(self) -> bool:
+        """One attempt; True while this replica holds the lease."""
         started = time.monotonic()
-        if await self._acquire_or_renew():
-            self._renewed = started
-            return True
-        return False
+        if not await self._acquire_or_renew():
+            return False
+        self._renewed = started
+        if not self.is_leader.is_set():
+            log.info("became leader", extra={"identity": self.identity, "lease": self._config.name})
+            self._report(1)
+            self.is_leader.set()
+        return True
 
     async def _acquire_or_renew(self) -> bool:
         now = _micro_time()

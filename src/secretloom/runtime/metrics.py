@@ -132,6 +132,12 @@ PROVIDER_CALLS = Counter(
     registry=REGISTRY,
 )
 LEADER = Gauge("secretloom_leader", "1 while this replica holds the lease.", registry=REGISTRY)
+SHARD_HELD = Gauge(
+    "secretloom_shard_held",
+    "1 while this replica holds the shard's Lease (--shards).",
+    ["shard"],
+    registry=REGISTRY,
+)
 
 
 async def serve(

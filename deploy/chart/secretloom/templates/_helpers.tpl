@@ -49,7 +49,7 @@ app.kubernetes.io/part-of: secretloom
 
 {{/* "true" when the controller campaigns for a Lease before writing. */}}
 {{- define "secretloom.leaderElect" -}}
-{{- if or .Values.leaderElection.force (gt (int .Values.replicas) 1) -}}true{{- end -}}
+{{- if or .Values.leaderElection.force (gt (int .Values.replicas) 1) (gt (int .Values.shards) 1) -}}true{{- end -}}
 {{- end -}}
 
 {{- define "secretloom.image" -}}

@@ -66,10 +66,19 @@ compares them). Two refinements over those files, both narrowing:
 - apiGroups: [coordination.k8s.io]
   resources: [leases]
   verbs: [create]
+{{- if gt (int .Values.shards) 1 }}
+# Sharded: the shard Leases, and one member Lease per replica named by a hash
+# of its identity (not known here), listed to count the live replicas and
+# deleted when a replica leaves. Leases of this namespace only.
+- apiGroups: [coordination.k8s.io]
+  resources: [leases]
+  verbs: [get, list, update, delete]
+{{- else }}
 - apiGroups: [coordination.k8s.io]
   resources: [leases]
   resourceNames: [{{ include "secretloom.fullname" . }}]
   verbs: [get, update]
+{{- end }}
 {{- end -}}
 
 {{- define "secretloom.subjects" -}}

@@ -127,6 +127,10 @@ class SecretSyncReconciler:
             if memory.reads is not None:
                 memory.reads = dataclasses.replace(memory.reads, expires=-math.inf)
 
+    def disown(self, key: Key) -> None:
+        """Another replica works on `key` now (its shard moved): forget it, stop its poll."""
+        self._memory.forget(key)
+
     def saw_source_change(self, key: Key, at: float) -> None:
         """A source of `key` changed at `at` (perf_counter): for the propagation metric."""
         memory = self._memory.of(key)
