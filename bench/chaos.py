@@ -75,9 +75,9 @@ from bench import record, report, workload
 from bench.__main__ import _first_line, _source
 from bench.record import Json, Target, latency_summary
 from secretloom.api import admission
-from secretloom.controllers.secretsync.resources import SYNCS
 from secretloom.runtime import crds
-from secretloom.runtime.kube import LEASES, SECRETS, SERVICE_ACCOUNTS, ApiError, Gone, KubeClient
+from secretloom.runtime.kube import ApiError, Gone, KubeClient
+from secretloom.runtime.resources import LEASES, SECRET_SYNCS, SECRETS, SERVICE_ACCOUNTS
 from secretloom.testing import cluster as local
 from secretloom.testing import controller
 from secretloom.testing.openbao import OpenBaoServer
@@ -794,7 +794,9 @@ async def _checkpoint(env: Env, tracks: Sequence[Track]) -> dict[Where, tuple[st
         await asyncio.sleep(0.25)
     for where, (verdict, why) in off.items():  # what the controller says about each
         index = next(t.index for t in tracks if (t.target, t.key) == where)
-        sync = await env.kube.get(SYNCS.path(namespace, layout.sync(index)["metadata"]["name"]))
+        sync = await env.kube.get(
+            SECRET_SYNCS.path(namespace, layout.sync(index)["metadata"]["name"])
+        )
         conditions = (sync.get("status") or {}).get("conditions") or []
         ready: dict[str, str] = next((c for c in conditions if c["type"] == "Ready"), {})
         said = f"Ready={ready.get('status')} {ready.get('reason')}: {ready.get('message')}"
@@ -968,7 +970,7 @@ async def _objects(
     await workload.bulk(
         [
             lambda b=b: kube.apply(  # type: ignore[misc]
-                SYNCS.path(namespace, b["metadata"]["name"]), b, field_manager="kubectl"
+                SECRET_SYNCS.path(namespace, b["metadata"]["name"]), b, field_manager="kubectl"
             )
             for b in bodies
         ],

@@ -17,8 +17,8 @@ import datetime
 from typing import Any
 
 from secretloom.api.secretsync import REFRESH_ANNOTATION
-from secretloom.controllers.secretsync.resources import SYNCS
 from secretloom.runtime.kube import KubeClient, Obj
+from secretloom.runtime.resources import SECRET_SYNCS
 from secretloom.testing.openbao import OpenBaoServer
 from tests.argocd.conftest import ArgoCD
 from tests.e2e import kit
@@ -42,7 +42,7 @@ async def refresh(argocd: ArgoCD, kube: KubeClient, namespace: str, name: str) -
     # Nothing but the annotation: no status, no spec, no other metadata.
     assert patch == {"metadata": {"annotations": {REFRESH_ANNOTATION: value}}}
     assert value != (live["metadata"].get("annotations") or {}).get(REFRESH_ANNOTATION)
-    await kube.merge_patch(SYNCS.path(namespace, name), patch)
+    await kube.merge_patch(SECRET_SYNCS.path(namespace, name), patch)
     return str(value)
 
 

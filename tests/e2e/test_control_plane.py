@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from secretloom.runtime.kube import SECRETS, ApiError, KubeClient
+from secretloom.runtime.kube import ApiError, KubeClient
+from secretloom.runtime.resources import SECRETS
 from secretloom.testing import cluster as local
 
 

@@ -29,7 +29,8 @@ from rich.table import Table
 from secretloom.api import admission, crd
 from secretloom.cli.errors import fail
 from secretloom.runtime import crds
-from secretloom.runtime.kube import NAMESPACES, SECRET_SYNCS, SECRETS, ApiError, KubeClient, Obj
+from secretloom.runtime.kube import ApiError, KubeClient, Obj
+from secretloom.runtime.resources import NAMESPACES, SECRET_SYNCS, SECRETS
 from secretloom.testing import assets, controller, vault_example
 from secretloom.testing import cluster as local
 

@@ -41,10 +41,9 @@ from secretloom.controllers.secretstore.clients import Clients
 from secretloom.controllers.secretstore.lookup import StoreKey, StoreLookup
 from secretloom.controllers.secretstore.lookup import key_of as store_key_of
 from secretloom.controllers.secretstore.reconciler import StoreReconciler
-from secretloom.controllers.secretstore.resources import CLUSTER_STORES, STORES
 from secretloom.controllers.secretsync.polls import Polls
 from secretloom.controllers.secretsync.reconciler import SecretSyncReconciler
-from secretloom.controllers.secretsync.resources import FIELD_MANAGERS, SYNCS, manager_index
+from secretloom.controllers.secretsync.resources import FIELD_MANAGERS, manager_index
 from secretloom.controllers.secretsync.sources import Sources
 from secretloom.providers import registry as provider_registry
 from secretloom.providers.egress import EgressPolicy
@@ -53,10 +52,16 @@ from secretloom.runtime import metrics
 from secretloom.runtime.cache import Cache
 from secretloom.runtime.events import EventRecorder
 from secretloom.runtime.informer import Handler, IndexFunc, Key, key_of
-from secretloom.runtime.kube import NAMESPACES, KubeClient, Obj
+from secretloom.runtime.kube import KubeClient, Obj
 from secretloom.runtime.leader import LeaderElector, LeaseConfig
 from secretloom.runtime.queue import WorkQueue
 from secretloom.runtime.reconcile import Controller
+from secretloom.runtime.resources import (
+    CLUSTER_SECRET_STORES,
+    NAMESPACES,
+    SECRET_STORES,
+    SECRET_SYNCS,
+)
 from secretloom.runtime.secrets import SecretCache
 from secretloom.runtime.tokens import TokenPolicy
 
@@ -142,12 +147,12 @@ class Manager:
             STORE_REFS: store_refs,
             FIELD_MANAGERS: manager_index,
         }
-        self.syncs = Cache(client, SYNCS, options.namespaces, indexers=indexers)
+        self.syncs = Cache(client, SECRET_SYNCS, options.namespaces, indexers=indexers)
         self.secrets = SecretCache(client, options.namespaces, self._referenced)
-        self.stores = Cache(client, STORES, options.namespaces)
+        self.stores = Cache(client, SECRET_STORES, options.namespaces)
         cluster_wide = not options.namespaces
         watch_cluster = cluster_wide if options.cluster_stores is None else options.cluster_stores
-        self.cluster_stores = Cache(client, CLUSTER_STORES, None) if watch_cluster else None
+        self.cluster_stores = Cache(client, CLUSTER_SECRET_STORES, None) if watch_cluster else None
         self.namespaces = Cache(client, NAMESPACES, None) if watch_cluster else None
         registry = provider_registry.load()
         self.clients = Clients(

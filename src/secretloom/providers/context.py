@@ -50,7 +50,8 @@ from secretloom.providers.protocol import (
     RequestToken,
     Unavailable,
 )
-from secretloom.runtime.kube import CONFIGMAPS, SECRETS, ApiError, KubeClient, Obj, Resource
+from secretloom.runtime.kube import ApiError, KubeClient, Obj
+from secretloom.runtime.resources import CONFIGMAPS, SECRETS, Resource
 from secretloom.runtime.tokens import SERVICE_ACCOUNT_TOKEN_TYPE as SERVICE_ACCOUNT_TOKEN
 from secretloom.runtime.tokens import TokenPolicy, TokenRefused, request_token
 

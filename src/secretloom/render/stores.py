@@ -41,7 +41,8 @@ from secretloom.providers.context import kube_error, store_context
 from secretloom.providers.egress import EgressPolicy
 from secretloom.providers.protocol import Provider, ProviderContext, ProviderError
 from secretloom.render.errors import RenderError
-from secretloom.runtime.kube import SECRET_STORES, ApiError, KubeClient
+from secretloom.runtime.kube import ApiError, KubeClient
+from secretloom.runtime.resources import SECRET_STORES
 
 DEFAULT_STORE = "default"
 ReadKey = Callable[[str, str], Awaitable[bytes]]

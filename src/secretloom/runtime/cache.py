@@ -30,7 +30,8 @@ from secretloom.runtime.informer import (
     key_of,
     strip_managed_fields,
 )
-from secretloom.runtime.kube import KubeClient, Obj, Resource
+from secretloom.runtime.kube import KubeClient, Obj
+from secretloom.runtime.resources import Resource
 
 
 def _older(meta: Obj, cached: Obj) -> bool:

@@ -23,7 +23,8 @@ import logging
 import time
 import uuid
 
-from secretloom.runtime.kube import EVENTS, ApiError, KubeClient, Obj
+from secretloom.runtime.kube import ApiError, KubeClient, Obj
+from secretloom.runtime.resources import EVENTS
 
 log = logging.getLogger(__name__)
 REPORTING_CONTROLLER = "secretloom.io/controller"

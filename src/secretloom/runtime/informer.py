@@ -23,7 +23,8 @@ import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-from secretloom.runtime.kube import ApiError, Gone, KubeClient, Obj, Resource
+from secretloom.runtime.kube import ApiError, Gone, KubeClient, Obj
+from secretloom.runtime.resources import Resource
 
 log = logging.getLogger(__name__)
 

@@ -16,8 +16,7 @@ Secret data (the server does not echo request bodies into Status messages). A
 request that got no answer, because the connection failed or the exec plugin
 gave no credential, is `Unreachable`, retried like any outage.
 
-The `Resource` constants below are the only ones: every layer (controllers,
-render, cli, testing, bench) names kinds through them.
+Where each kind lives (`Resource` and its constants) is `runtime/resources.py`.
 """
 
 from __future__ import annotations
@@ -33,7 +32,6 @@ from typing import Any
 
 import httpx2 as httpx
 
-from secretloom.api import secretsync, stores
 from secretloom.runtime.execauth import ExecError
 from secretloom.runtime.kubeconfig import load
 
@@ -69,50 +67,6 @@ class Unreachable(ApiError):
 
     def __init__(self, cause: Exception) -> None:
         super().__init__(0, "Unreachable", f"{type(cause).__name__}: {cause}")
-
-
-@dataclass(frozen=True, slots=True)
-class Resource:
-    """Where a kind lives in the REST API."""
-
-    group: str
-    version: str
-    plural: str
-    namespaced: bool = True
-
-    @property
-    def api_version(self) -> str:
-        return f"{self.group}/{self.version}" if self.group else self.version
-
-    def path(
-        self, namespace: str | None = None, name: str | None = None, subresource: str | None = None
-    ) -> str:
-        base = f"/apis/{self.group}/{self.version}" if self.group else f"/api/{self.version}"
-        if namespace is not None and self.namespaced:
-            base += f"/namespaces/{namespace}"
-        base += f"/{self.plural}"
-        if name is not None:
-            base += f"/{name}"
-        if subresource is not None:
-            base += f"/{subresource}"
-        return base
-
-
-SECRETS = Resource("", "v1", "secrets")
-CONFIGMAPS = Resource("", "v1", "configmaps")
-NAMESPACES = Resource("", "v1", "namespaces", namespaced=False)
-EVENTS = Resource("events.k8s.io", "v1", "events")
-LEASES = Resource("coordination.k8s.io", "v1", "leases")
-SERVICE_ACCOUNTS = Resource("", "v1", "serviceaccounts")
-CRDS = Resource("apiextensions.k8s.io", "v1", "customresourcedefinitions", namespaced=False)
-ADMISSION_POLICIES = Resource(
-    "admissionregistration.k8s.io", "v1", "validatingadmissionpolicies", namespaced=False
-)
-ADMISSION_POLICY_BINDINGS = Resource(
-    "admissionregistration.k8s.io", "v1", "validatingadmissionpolicybindings", namespaced=False
-)
-SECRET_SYNCS = Resource(secretsync.GROUP, secretsync.VERSION, secretsync.PLURAL)
-SECRET_STORES = Resource(secretsync.GROUP, secretsync.VERSION, stores.STORE_PLURAL)
 
 
 class TokenBucket:

@@ -32,7 +32,8 @@ import time
 from dataclasses import dataclass
 
 from secretloom.runtime import metrics
-from secretloom.runtime.kube import LEASES, ApiError, KubeClient, Obj
+from secretloom.runtime.kube import ApiError, KubeClient, Obj
+from secretloom.runtime.resources import LEASES
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,8 @@ from collections.abc import Callable, Sequence
 
 from secretloom.runtime.cache import Cache
 from secretloom.runtime.informer import Key
-from secretloom.runtime.kube import SECRETS, ApiError, KubeClient, Obj
+from secretloom.runtime.kube import ApiError, KubeClient, Obj
+from secretloom.runtime.resources import SECRETS
 
 STRIPPED = "__secretloomDataStripped"
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"

@@ -27,8 +27,9 @@ from typing import Any
 
 import yaml
 
-from secretloom.api.secretsync import GROUP, REFRESH_ANNOTATION, VERSION
-from secretloom.runtime.kube import NAMESPACES, SECRETS, ApiError, KubeClient, Obj, Resource
+from secretloom.api.secretsync import REFRESH_ANNOTATION
+from secretloom.runtime.kube import ApiError, KubeClient, Obj
+from secretloom.runtime.resources import NAMESPACES, SECRET_STORES, SECRET_SYNCS, SECRETS
 from secretloom.testing import assets
 from secretloom.testing.openbao import OpenBaoError, OpenBaoServer, find_bao
 
@@ -42,7 +43,7 @@ VALUES = {
 }
 # Who applies what, as in the real setup: Helm the shell, each team its source.
 _MANAGERS = {TARGET: "helm", "argocd-notifications-secret-slack": "chat-team"}
-_PLURALS = {"SecretStore": "secretstores", "SecretSync": "secretsyncs"}
+_RESOURCES = {"SecretStore": SECRET_STORES, "SecretSync": SECRET_SYNCS}
 
 
 def unavailable() -> str | None:
@@ -90,7 +91,7 @@ def _path(obj: Obj) -> str:
     meta = obj["metadata"]
     if obj["kind"] == "Secret":
         return SECRETS.path(meta["namespace"], meta["name"])
-    return Resource(GROUP, VERSION, _PLURALS[obj["kind"]]).path(meta["namespace"], meta["name"])
+    return _RESOURCES[obj["kind"]].path(meta["namespace"], meta["name"])
 
 
 def _secret_body(obj: Obj) -> Obj:
@@ -195,7 +196,7 @@ async def scenario(
         mount_point=MOUNT,
     )
     await kube.merge_patch(
-        Resource(GROUP, VERSION, "secretsyncs").path(namespace, "grafana-token"),
+        SECRET_SYNCS.path(namespace, "grafana-token"),
         {"metadata": {"annotations": {REFRESH_ANNOTATION: str(time.time())}}},
     )
     await wait_for(kube, namespace, {**first, "grafana-api-key": rotated}, timeout)

@@ -70,16 +70,17 @@ from secretloom.controllers.secretsync.reads import (
     resume,
     unreadable,
 )
-from secretloom.controllers.secretsync.resources import FIELD_MANAGERS, SYNCS
+from secretloom.controllers.secretsync.resources import FIELD_MANAGERS
 from secretloom.controllers.secretsync.sources import Sources
 from secretloom.controllers.status import unchanged, write_status
 from secretloom.runtime import metrics
 from secretloom.runtime.cache import Cache
 from secretloom.runtime.events import EventRecorder
 from secretloom.runtime.informer import Key, strip_managed_fields
-from secretloom.runtime.kube import SECRETS, ApiError, KubeClient, Obj, Unreachable
+from secretloom.runtime.kube import ApiError, KubeClient, Obj, Unreachable
 from secretloom.runtime.queue import RateLimiter
 from secretloom.runtime.reconcile import Result, TerminalError
+from secretloom.runtime.resources import SECRET_SYNCS, SECRETS
 from secretloom.runtime.secrets import SecretCache
 
 log = logging.getLogger(__name__)
@@ -479,7 +480,7 @@ class SecretSyncReconciler:
 
     async def _write_status(self, obj: Obj, status: api.SecretSyncStatus) -> None:
         meta = obj["metadata"]
-        path = SYNCS.path(meta["namespace"], meta["name"], "status")
+        path = SECRET_SYNCS.path(meta["namespace"], meta["name"], "status")
         await write_status(self._client, self._syncs, path, obj, status)
 
     # -- deletion -----------------------------------------------------------------
@@ -493,7 +494,7 @@ class SecretSyncReconciler:
         }
         if present:
             body["metadata"]["finalizers"] = [FINALIZER]
-        path = SYNCS.path(meta["namespace"], meta["name"])
+        path = SECRET_SYNCS.path(meta["namespace"], meta["name"])
         try:
             updated = await self._client.apply(path, body, field_manager=CONTROLLER_MANAGER)
         except ApiError as err:
