@@ -9,7 +9,8 @@ event on the hot path, and a controller needs only a handful of verbs: list
 get, server-side apply, delete, create.
 
 Client-side rate limiting is an explicit knob (`qps`, `burst`): a token bucket
-in front of every request except long-running watches, like client-go's.
+in front of every request except long-running watches, like client-go's
+(`runtime/bucket.py`, the same bucket the work queues' retry limiter uses).
 
 Errors carry the API server's `Status` reason and message; those never hold
 Secret data (the server does not echo request bodies into Status messages). A
@@ -21,10 +22,8 @@ Where each kind lives (`Resource` and its constants) is `runtime/resources.py`.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import ssl
-import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +31,7 @@ from typing import Any
 
 import httpx2 as httpx
 
+from secretloom.runtime.bucket import TokenBucket
 from secretloom.runtime.execauth import ExecError
 from secretloom.runtime.kubeconfig import load
 
@@ -67,31 +67,6 @@ class Unreachable(ApiError):
 
     def __init__(self, cause: Exception) -> None:
         super().__init__(0, "Unreachable", f"{type(cause).__name__}: {cause}")
-
-
-class TokenBucket:
-    """client-go's flowcontrol limiter: `qps` tokens a second, at most `burst` saved."""
-
-    def __init__(self, qps: float, burst: int) -> None:
-        self._qps = qps
-        self._burst = float(burst)
-        self._tokens = float(burst)
-        self._last = time.monotonic()
-        self._lock = asyncio.Lock()
-
-    async def acquire(self) -> None:
-        if self._qps <= 0:
-            return
-        async with self._lock:
-            now = time.monotonic()
-            self._tokens = min(self._burst, self._tokens + (now - self._last) * self._qps)
-            self._last = now
-            if self._tokens < 1:
-                await asyncio.sleep((1 - self._tokens) / self._qps)
-                self._last = time.monotonic()
-                self._tokens = 0
-            else:
-                self._tokens -= 1
 
 
 @dataclass(frozen=True, slots=True)
