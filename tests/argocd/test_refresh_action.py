@@ -16,6 +16,7 @@ import asyncio
 import datetime
 from typing import Any
 
+from secretloom.api import kubetime
 from secretloom.api.secretsync import REFRESH_ANNOTATION
 from secretloom.runtime.kube import KubeClient, Obj
 from secretloom.runtime.resources import SECRET_SYNCS
@@ -76,9 +77,8 @@ async def test_the_refresh_action_makes_the_controller_read_the_store_now(
         sk.seed(root, path, key="v2")
 
         value = await refresh(argocd, kube, namespace, "app")
-        moment = datetime.datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ").replace(
-            tzinfo=datetime.UTC
-        )
+        moment = kubetime.parse(value)
+        assert moment is not None
         assert abs((datetime.datetime.now(datetime.UTC) - moment).total_seconds()) < 60
 
         async def polled() -> bool:

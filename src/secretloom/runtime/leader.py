@@ -26,11 +26,11 @@ acquire/renew/release requests are the only writes that pass it.
 from __future__ import annotations
 
 import asyncio
-import datetime
 import logging
 import time
 from dataclasses import dataclass
 
+from secretloom.api import kubetime
 from secretloom.runtime import metrics
 from secretloom.runtime.kube import ApiError, KubeClient, Obj
 from secretloom.runtime.resources import LEASES
@@ -45,10 +45,6 @@ class LeaseConfig:
     lease_duration: float = 15.0
     renew_deadline: float = 10.0
     retry_period: float = 2.0
-
-
-def _micro_time() -> str:
-    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 class LeaderElector:
@@ -110,7 +106,7 @@ class LeaderElector:
         return False
 
     async def _acquire_or_renew(self) -> bool:
-        now = _micro_time()
+        now = kubetime.micro_now()
         spec: Obj = {
             "holderIdentity": self.identity,
             "leaseDurationSeconds": int(self._config.lease_duration),

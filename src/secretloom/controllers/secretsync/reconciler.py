@@ -50,6 +50,7 @@ from collections.abc import Callable
 
 from pydantic import ValidationError
 
+from secretloom.api import kubetime
 from secretloom.api import secretsync as api
 from secretloom.controllers.refresh import RefreshPolicy, jittered
 from secretloom.controllers.secretsync import plan as planning
@@ -325,10 +326,12 @@ class SecretSyncReconciler:
             memory.poll_failures += 1
         else:
             memory.poll_failures = 0
-            last_refresh = refresh.rfc3339(wall)
+            last_refresh = kubetime.format_time(wall)
             delay = jittered(interval, self._policy.jitter) if interval > 0 else math.inf
         upcoming = (
-            refresh.rfc3339(wall + datetime.timedelta(seconds=delay)) if delay < math.inf else ""
+            kubetime.format_time(wall + datetime.timedelta(seconds=delay))
+            if delay < math.inf
+            else ""
         )
         memory.reads = refresh.Remembered(reads, ask, now + delay, last_refresh, upcoming)
         log.debug(
