@@ -37,6 +37,7 @@ from bench.record import Json, latency_summary
 from bench.scenarios import Bench
 from bench.workload import TargetWatch
 from secretloom.api import crd
+from secretloom.api.invalid import invalid_fields
 from secretloom.runtime.resources import SECRET_STORES, SECRET_SYNCS, SECRETS
 from secretloom.testing.openbao import OpenBaoServer
 
@@ -120,9 +121,7 @@ async def run(bench: Bench) -> Json:
         try:
             store.spec.model_validate(store_spec)
         except ValidationError as err:
-            return {
-                "status": f"not run: the SecretStore shape changed ({err.error_count()} error(s))"
-            }
+            return {"status": f"not run: the SecretStore shape changed at: {invalid_fields(err)}"}
         await bench.kube.apply(
             SECRET_STORES.path(namespace, "bao"),
             {

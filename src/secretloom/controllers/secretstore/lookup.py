@@ -22,6 +22,7 @@ from pydantic import ValidationError
 
 from secretloom.api import stores as api
 from secretloom.api.base import Model
+from secretloom.api.invalid import invalid_fields
 from secretloom.api.secretsync import StoreRef
 from secretloom.controllers.secretstore import scope
 from secretloom.runtime.cache import Cache
@@ -77,9 +78,8 @@ def parse(
     try:
         spec = model.model_validate(obj.get("spec") or {})
     except ValidationError as err:
-        fields = ", ".join(".".join(str(p) for p in e["loc"]) or "spec" for e in err.errors()[:5])
         raise StoreProblem(
-            "InvalidSpec", f"{kind} {meta['name']!r} has an invalid spec at: {fields}"
+            "InvalidSpec", f"{kind} {meta['name']!r} has an invalid spec at: {invalid_fields(err)}"
         ) from None
     provider, provider_spec = spec.provider.selected()
     credentials = (

@@ -52,6 +52,7 @@ from pydantic import ValidationError
 
 from secretloom.api import kubetime
 from secretloom.api import secretsync as api
+from secretloom.api.invalid import invalid_fields
 from secretloom.controllers.refresh import RefreshPolicy, jittered
 from secretloom.controllers.secretsync import plan as planning
 from secretloom.controllers.secretsync import refresh, report
@@ -164,7 +165,7 @@ class SecretSyncReconciler:
             self._memory.forget(key)
             generation = int(obj["metadata"].get("generation") or 0)
             await self._write_status(obj, report.invalid_spec(generation, err))
-            raise TerminalError(f"invalid spec: {err.error_count()} error(s)") from None
+            raise TerminalError(f"invalid spec at: {invalid_fields(err)}") from None
         return await self._sync(key, obj, spec)
 
     async def _sync(self, key: Key, obj: Obj, spec: api.SecretSyncSpec) -> Result:
