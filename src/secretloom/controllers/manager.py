@@ -38,8 +38,7 @@ from dataclasses import dataclass, field
 from secretloom.api.stores import CLUSTER_STORE_KIND, STORE_KIND
 from secretloom.controllers.refresh import RefreshPolicy
 from secretloom.controllers.secretstore.clients import Clients
-from secretloom.controllers.secretstore.lookup import StoreKey, StoreLookup
-from secretloom.controllers.secretstore.lookup import key_of as store_key_of
+from secretloom.controllers.secretstore.lookup import StoreKey, StoreLookup, store_key
 from secretloom.controllers.secretstore.reconciler import StoreReconciler
 from secretloom.controllers.secretsync.polls import Polls
 from secretloom.controllers.secretsync.reconciler import SecretSyncReconciler
@@ -51,7 +50,7 @@ from secretloom.providers.protocol import DEFAULT_TIMEOUT as DEFAULT_PROVIDER_TI
 from secretloom.runtime import metrics
 from secretloom.runtime.cache import Cache
 from secretloom.runtime.events import EventRecorder
-from secretloom.runtime.informer import Handler, IndexFunc, Key, key_of
+from secretloom.runtime.informer import Handler, IndexFunc, Key, object_key
 from secretloom.runtime.kube import KubeClient, Obj
 from secretloom.runtime.leader import LeaderElector, LeaseConfig
 from secretloom.runtime.queue import WorkQueue
@@ -211,13 +210,13 @@ class Manager:
             return
         obj = new or old
         assert obj is not None
-        self.controller.queue.add(key_of(obj))
+        self.controller.queue.add(object_key(obj))
 
     def _on_secret(self, kind: str, old: Obj | None, new: Obj | None) -> None:
         del kind
         obj = new or old
         assert obj is not None
-        namespace, name = key_of(obj)
+        namespace, name = object_key(obj)
         seen = time.perf_counter()
         for key in self.syncs.by_index(SECRET_REFS, f"{namespace}/{name}", namespace):
             self.reconciler.saw_source_change(key, seen)
@@ -239,7 +238,7 @@ class Manager:
                 return  # our own status write
             obj = new or old
             assert obj is not None
-            key = store_key_of(kind, obj)
+            key = store_key(kind, obj)
             self.store_controller.queue.add(key)
             self._refresh(self._syncs_using(store_ref(key), key[1] or None))
 

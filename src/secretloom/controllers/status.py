@@ -23,8 +23,8 @@ from secretloom.api import kubetime
 from secretloom.api.base import Model
 from secretloom.api.conditions import Condition, merge
 from secretloom.runtime.cache import Cache
-from secretloom.runtime.informer import strip_managed_fields
 from secretloom.runtime.kube import ApiError, KubeClient, Obj
+from secretloom.runtime.meta import strip_managed_fields
 
 
 def status_body(obj: Obj, status: Model) -> Obj:

@@ -29,6 +29,7 @@ import yaml
 
 from secretloom.api.secretsync import REFRESH_ANNOTATION
 from secretloom.runtime.kube import ApiError, KubeClient, Obj
+from secretloom.runtime.meta import data_keys_by_manager
 from secretloom.runtime.resources import NAMESPACES, SECRET_STORES, SECRET_SYNCS, SECRETS
 from secretloom.testing import assets
 from secretloom.testing.openbao import OpenBaoError, OpenBaoServer, find_bao
@@ -139,15 +140,6 @@ def target_values(secret: Obj | None) -> dict[str, str]:
     return {k: base64.b64decode(v).decode() for k, v in data.items()}
 
 
-def key_owners(secret: Obj) -> dict[str, str]:
-    """Data key -> the field manager that owns it."""
-    owners: dict[str, str] = {}
-    for entry in secret["metadata"].get("managedFields") or []:
-        for field in (entry.get("fieldsV1") or {}).get("f:data") or {}:
-            owners[field.removeprefix("f:")] = entry["manager"]
-    return owners
-
-
 async def wait_for(
     kube: KubeClient,
     namespace: str,
@@ -185,7 +177,8 @@ async def scenario(
     }
     secret = await wait_for(kube, namespace, first, timeout)
     echo(f"{namespace}/{TARGET}, each key owned by its own field manager:")
-    for key, manager in sorted(key_owners(secret).items()):
+    owners = {k: m for m, keys in data_keys_by_manager(secret).items() for k in keys}
+    for key, manager in sorted(owners.items()):
         echo(f"  {key:<16} <- {manager}")
     rotated = "demo-grafana-key-2"
     echo("rotating argocd/grafana in Vault, then asking for a refresh now")

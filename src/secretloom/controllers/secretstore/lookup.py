@@ -64,7 +64,7 @@ class StoreHandle:
         return f"{self.kind.lower()}/{self.name}"
 
 
-def key_of(kind: str, obj: Obj) -> StoreKey:
+def store_key(kind: str, obj: Obj) -> StoreKey:
     meta = obj["metadata"]
     return (kind, meta.get("namespace", ""), meta["name"])
 

@@ -78,8 +78,9 @@ from secretloom.controllers.status import unchanged, write_status
 from secretloom.runtime import metrics
 from secretloom.runtime.cache import Cache
 from secretloom.runtime.events import EventRecorder
-from secretloom.runtime.informer import Key, strip_managed_fields
+from secretloom.runtime.informer import Key
 from secretloom.runtime.kube import ApiError, KubeClient, Obj, Unreachable
+from secretloom.runtime.meta import data_keys_by_manager, strip_managed_fields
 from secretloom.runtime.queue import RateLimiter
 from secretloom.runtime.reconcile import Result, TerminalError
 from secretloom.runtime.resources import SECRET_SYNCS, SECRETS
@@ -572,13 +573,8 @@ class SecretSyncReconciler:
 
 def _other_managers_keys(secret: Obj, manager: str) -> set[str]:
     """Data keys some field manager other than `manager` owns in `secret`."""
-    keys: set[str] = set()
-    for entry in secret["metadata"].get("managedFields") or []:
-        if entry.get("manager") == manager:
-            continue
-        data = (entry.get("fieldsV1") or {}).get("f:data") or {}
-        keys.update(k[2:] for k in data if k.startswith("f:"))
-    return keys
+    owners = data_keys_by_manager(secret)
+    return set().union(*(keys for who, keys in owners.items() if who != manager))
 
 
 def _status_of(obj: Obj) -> api.SecretSyncStatus:

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from secretloom.controllers.secretsync.naming import field_manager
 from secretloom.runtime.kube import Obj
+from secretloom.runtime.meta import meta_of
 
 FIELD_MANAGERS = "field-manager"
 
 
 def manager_index(obj: Obj) -> list[str]:
     """Index: the field manager a SecretSync writes its target keys as."""
-    meta = obj["metadata"]
+    meta = meta_of(obj)
     return [field_manager(meta.get("namespace", ""), meta["name"])]

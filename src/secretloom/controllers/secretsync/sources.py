@@ -48,7 +48,7 @@ from secretloom.controllers.secretsync.reads import (
     store_indexes,
 )
 from secretloom.providers.context import store_context
-from secretloom.providers.kubernetes import key_of
+from secretloom.providers.kubernetes import key_bytes
 from secretloom.providers.protocol import (
     InvalidConfig,
     NotFound,
@@ -100,7 +100,7 @@ class _CachedSecrets:
                 )
             meta = obj["metadata"]
             self.versions[name] = version_hash(meta["uid"], meta["resourceVersion"])
-        return key_of(obj, "Secret", name, key)
+        return key_bytes(obj, "Secret", name, key)
 
 
 class Sources:
