@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 
 from secretloom.api.stores import CLUSTER_STORE_KIND, STORE_KIND
 from secretloom.controllers.refresh import RefreshPolicy
-from secretloom.controllers.secretstore.clients import Clients
+from secretloom.controllers.secretstore.clients import ProviderClients
 from secretloom.controllers.secretstore.lookup import StoreKey, StoreLookup, store_key
 from secretloom.controllers.secretstore.reconciler import StoreReconciler
 from secretloom.controllers.secretsync.polls import Polls
@@ -139,37 +139,37 @@ class Options:
 
 
 class Manager:
-    def __init__(self, client: KubeClient, options: Options) -> None:
+    def __init__(self, kube: KubeClient, options: Options) -> None:
         self.options = options
         indexers: dict[str, IndexFunc] = {
             SECRET_REFS: secret_refs,
             STORE_REFS: store_refs,
             FIELD_MANAGERS: manager_index,
         }
-        self.syncs = Cache(client, SECRET_SYNCS, options.namespaces, indexers=indexers)
-        self.secrets = SecretCache(client, options.namespaces, self._referenced)
-        self.stores = Cache(client, SECRET_STORES, options.namespaces)
+        self.syncs = Cache(kube, SECRET_SYNCS, options.namespaces, indexers=indexers)
+        self.secrets = SecretCache(kube, options.namespaces, self._referenced)
+        self.stores = Cache(kube, SECRET_STORES, options.namespaces)
         cluster_wide = not options.namespaces
         watch_cluster = cluster_wide if options.cluster_stores is None else options.cluster_stores
-        self.cluster_stores = Cache(client, CLUSTER_SECRET_STORES, None) if watch_cluster else None
-        self.namespaces = Cache(client, NAMESPACES, None) if watch_cluster else None
+        self.cluster_stores = Cache(kube, CLUSTER_SECRET_STORES, None) if watch_cluster else None
+        self.namespaces = Cache(kube, NAMESPACES, None) if watch_cluster else None
         registry = provider_registry.load()
-        self.clients = Clients(
-            client,
+        self.provider_clients = ProviderClients(
+            kube,
             registry,
             tokens=options.tokens,
             egress=options.store_servers,
             timeout=options.provider_timeout,
         )
         lookup = StoreLookup(self.stores, self.cluster_stores, self.namespaces)
-        self.events = EventRecorder(client, options.identity)
+        self.events = EventRecorder(kube, options.identity)
         queue: WorkQueue[Key] = WorkQueue()
         self.reconciler = SecretSyncReconciler(
-            client,
+            kube,
             self.syncs,
             self.secrets,
             self.events,
-            Sources(client, self.secrets, lookup, self.clients, registry),
+            Sources(kube, self.secrets, lookup, self.provider_clients, registry),
             requeue=queue.add,  # a finished store poll
             polls=Polls(total=options.poll_slots, per_namespace=options.poll_slots_per_namespace),
             policy=options.refresh,
@@ -181,15 +181,15 @@ class Manager:
         self.store_controller: Controller[StoreKey] = Controller(
             "secretstore",
             StoreReconciler(
-                client, self.stores, self.cluster_stores, self.clients, options.refresh
+                kube, self.stores, self.cluster_stores, self.provider_clients, options.refresh
             ),
             workers=min(options.workers, 2),
         )
         self.elector = (
-            LeaderElector(client, options.lease, options.identity) if options.lease else None
+            LeaderElector(kube, options.lease, options.identity) if options.lease else None
         )
         if self.elector is not None:
-            client.fence = self.elector.valid  # no write once the lease may have passed on
+            kube.fence = self.elector.valid  # no write once the lease may have passed on
         self.syncs.add_handler(self._on_sync)
         self.secrets.cache.add_handler(self._on_secret)
         self.stores.add_handler(self._on_store(STORE_KIND))
@@ -310,7 +310,7 @@ class Manager:
             metrics.REGISTRY.unregister(conditions)
             await self.reconciler.close()
             await self.events.close()
-            await self.clients.close()
+            await self.provider_clients.close()
             if self.elector is not None:
                 await self.elector.release()
             if server is not None:

@@ -20,7 +20,7 @@ import logging
 from secretloom.api.conditions import Condition
 from secretloom.api.stores import CLUSTER_STORE_KIND, StoreStatus
 from secretloom.controllers.refresh import RefreshPolicy, jittered
-from secretloom.controllers.secretstore.clients import Clients
+from secretloom.controllers.secretstore.clients import ProviderClients
 from secretloom.controllers.secretstore.lookup import StoreKey, StoreProblem, parse
 from secretloom.controllers.status import write_status
 from secretloom.providers.protocol import ProviderError
@@ -39,7 +39,7 @@ class StoreReconciler:
         client: KubeClient,
         stores: Cache,
         cluster_stores: Cache | None,
-        clients: Clients,
+        clients: ProviderClients,
         policy: RefreshPolicy | None = None,
     ) -> None:
         self._client = client

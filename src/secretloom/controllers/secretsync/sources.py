@@ -36,7 +36,7 @@ from secrets import token_bytes
 from typing import TypeVar
 
 from secretloom.api import secretsync as api
-from secretloom.controllers.secretstore.clients import Clients
+from secretloom.controllers.secretstore.clients import ProviderClients
 from secretloom.controllers.secretstore.lookup import StoreHandle, StoreLookup, StoreProblem
 from secretloom.controllers.secretsync.naming import version_hash
 from secretloom.controllers.secretsync.plan import SERVICE_ACCOUNT_TOKEN, Resolved
@@ -109,7 +109,7 @@ class Sources:
         client: KubeClient,
         secrets: SecretCache,
         lookup: StoreLookup,
-        clients: Clients,
+        clients: ProviderClients,
         registry: Registry,
     ) -> None:
         self._client = client
