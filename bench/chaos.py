@@ -52,7 +52,6 @@ import asyncio
 import base64
 import bisect
 import dataclasses
-import datetime
 import itertools
 import json
 import math
@@ -74,10 +73,10 @@ from hvac.exceptions import VaultError
 from bench import record, report, workload
 from bench.__main__ import _first_line, _source
 from bench.record import Json, Target, latency_summary
-from secretloom.api import admission
-from secretloom.controllers.secretsync.resources import SYNCS
+from secretloom.api import admission, kubetime
 from secretloom.runtime import crds
-from secretloom.runtime.kube import LEASES, SECRETS, SERVICE_ACCOUNTS, ApiError, Gone, KubeClient
+from secretloom.runtime.kube import ApiError, Gone, KubeClient
+from secretloom.runtime.resources import LEASES, SECRET_SYNCS, SECRETS, SERVICE_ACCOUNTS
 from secretloom.testing import cluster as local
 from secretloom.testing import controller
 from secretloom.testing.openbao import OpenBaoServer
@@ -794,7 +793,9 @@ async def _checkpoint(env: Env, tracks: Sequence[Track]) -> dict[Where, tuple[st
         await asyncio.sleep(0.25)
     for where, (verdict, why) in off.items():  # what the controller says about each
         index = next(t.index for t in tracks if (t.target, t.key) == where)
-        sync = await env.kube.get(SYNCS.path(namespace, layout.sync(index)["metadata"]["name"]))
+        sync = await env.kube.get(
+            SECRET_SYNCS.path(namespace, layout.sync(index)["metadata"]["name"])
+        )
         conditions = (sync.get("status") or {}).get("conditions") or []
         ready: dict[str, str] = next((c for c in conditions if c["type"] == "Ready"), {})
         said = f"Ready={ready.get('status')} {ready.get('reason')}: {ready.get('message')}"
@@ -833,16 +834,22 @@ def _lease_writes(
     if audit is None:
         raise ValueError("leader faults need the API server's audit log")
     old, new, acquired = lease
-    since = _rfc3339(acquired)
+    since = kubetime.parse(acquired)
+    if since is None:
+        raise ValueError(f"the Lease's acquireTime {acquired!r} is not a Kubernetes time")
     late, by_new = [], 0
     for line in audit.read_text().splitlines():
         entry = json.loads(line)
-        user, received = entry["user"]["username"], _rfc3339(entry["requestReceivedTimestamp"])
+        user, received = (
+            entry["user"]["username"],
+            kubetime.parse(entry["requestReceivedTimestamp"]),
+        )
         if (
             user in (old, new)
             and entry["stage"] == "ResponseComplete"
             and entry["verb"] in ("create", "update", "patch", "delete")
             and entry.get("responseStatus", {}).get("code", 500) < 300
+            and received is not None
             and received > since
         ):
             if user == new:
@@ -854,10 +861,6 @@ def _lease_writes(
             )
             late.append(f"{entry['verb']} {what}, {(received - since).total_seconds():.3f}s after")
     return late, by_new
-
-
-def _rfc3339(text: str) -> datetime.datetime:
-    return datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
 # --- set-up ------------------------------------------------------------------------
@@ -968,7 +971,7 @@ async def _objects(
     await workload.bulk(
         [
             lambda b=b: kube.apply(  # type: ignore[misc]
-                SYNCS.path(namespace, b["metadata"]["name"]), b, field_manager="kubectl"
+                SECRET_SYNCS.path(namespace, b["metadata"]["name"]), b, field_manager="kubectl"
             )
             for b in bodies
         ],

@@ -33,7 +33,8 @@ import json
 import zlib
 from pathlib import Path
 
-from secretloom.runtime.kube import SECRETS, Gone, KubeClient, Obj
+from secretloom.runtime.kube import Gone, KubeClient, Obj
+from secretloom.runtime.resources import SECRETS
 
 SOURCE_SELECTOR = "bench.secretloom.io/role=source"
 

@@ -37,9 +37,8 @@ from bench.record import Json, Target, latency_summary, ratio
 from bench.scenarios import Bench
 from bench.summarize import Result
 from secretloom.api.crd import SECRET_STORE
-from secretloom.controllers.secretstore.resources import STORES
-from secretloom.controllers.secretsync.resources import SYNCS
-from secretloom.runtime.kube import NAMESPACES, SECRETS, ApiError, KubeClient
+from secretloom.runtime.kube import ApiError, KubeClient
+from secretloom.runtime.resources import NAMESPACES, SECRET_STORES, SECRET_SYNCS, SECRETS
 
 VICTIM, ATTACKER = "bench-neighbour-victim", "bench-neighbour-attacker"
 P99_RATIO = 2.0
@@ -123,14 +122,14 @@ async def _attack(kube: KubeClient, server: str, attackers: int) -> None:
         "metadata": {"name": "tarpit", "namespace": ATTACKER},
         "spec": {"provider": {"vault": vault}},
     }
-    await kube.apply(STORES.path(ATTACKER, "tarpit"), store, field_manager="bench")
+    await kube.apply(SECRET_STORES.path(ATTACKER, "tarpit"), store, field_manager="bench")
     for i in range(attackers):
         name = f"attacker-{i}"
         source = {"store": {"name": "tarpit"}, "path": f"p{i}", "property": "k"}
         body = workload.Layout(ATTACKER, attackers, attackers).sync(i)
         body["metadata"]["name"] = name
         body["spec"]["data"][0]["from"] = source
-        await kube.apply(SYNCS.path(ATTACKER, name), body, field_manager="bench")
+        await kube.apply(SECRET_SYNCS.path(ATTACKER, name), body, field_manager="bench")
 
 
 async def _until_called(tarpit: Hostile, *, timeout: float) -> None:

@@ -46,8 +46,8 @@ from pathlib import Path
 from bench import procs, workload
 from bench.record import Json
 from bench.workload import EventCount, Layout, Sources, TargetWatch
-from secretloom.controllers.secretsync.resources import SYNCS
 from secretloom.runtime.kube import KubeClient
+from secretloom.runtime.resources import SECRET_SYNCS
 from secretloom.testing import cluster as local
 
 Log = Callable[[str], None]
@@ -283,7 +283,7 @@ class Bench:
     ) -> None:
         p = self.params
         watch = TargetWatch(self.kube, layout.namespace)
-        status = EventCount(self.kube, SYNCS.path(layout.namespace)) if rest else None
+        status = EventCount(self.kube, SECRET_SYNCS.path(layout.namespace)) if rest else None
         await watch.start()
         if status is not None:
             await status.start()
@@ -327,7 +327,7 @@ class Bench:
         self.log(f"footprint: creating {p.unrelated} unrelated Secrets")
         await workload.unrelated(self.kube, layout.namespace, p.unrelated, p.unrelated_bytes)
         watch = TargetWatch(self.kube, layout.namespace)
-        status = EventCount(self.kube, SYNCS.path(layout.namespace))
+        status = EventCount(self.kube, SECRET_SYNCS.path(layout.namespace))
         await watch.start()
         await status.start()
         result: Json = {"syncs": config.syncs, "unrelated": p.unrelated}

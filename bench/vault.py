@@ -37,8 +37,8 @@ from bench.record import Json, latency_summary
 from bench.scenarios import Bench
 from bench.workload import TargetWatch
 from secretloom.api import crd
-from secretloom.controllers.secretsync.resources import SYNCS
-from secretloom.runtime.kube import SECRETS, Resource
+from secretloom.api.invalid import invalid_fields
+from secretloom.runtime.resources import SECRET_STORES, SECRET_SYNCS, SECRETS
 from secretloom.testing.openbao import OpenBaoServer
 
 MOUNT, PREFIX = "secret", "bench"
@@ -121,12 +121,9 @@ async def run(bench: Bench) -> Json:
         try:
             store.spec.model_validate(store_spec)
         except ValidationError as err:
-            return {
-                "status": f"not run: the SecretStore shape changed ({err.error_count()} error(s))"
-            }
-        stores = Resource(store.group, store.version, store.plural)
+            return {"status": f"not run: the SecretStore shape changed at: {invalid_fields(err)}"}
         await bench.kube.apply(
-            stores.path(namespace, "bao"),
+            SECRET_STORES.path(namespace, "bao"),
             {
                 "apiVersion": store.api_version,
                 "kind": store.kind,
@@ -155,7 +152,7 @@ async def run(bench: Bench) -> Json:
         await workload.bulk(
             [
                 lambda i=i: bench.kube.apply(  # type: ignore[misc]
-                    SYNCS.path(namespace, f"sync-{i:04d}"), sync(i), field_manager="kubectl"
+                    SECRET_SYNCS.path(namespace, f"sync-{i:04d}"), sync(i), field_manager="kubectl"
                 )
                 for i in range(p.vault_syncs)
             ],

@@ -47,8 +47,8 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 
 from secretloom.api.crd import SECRET_SYNC
-from secretloom.controllers.secretsync.resources import SYNCS
-from secretloom.runtime.kube import NAMESPACES, SECRETS, ApiError, KubeClient, Obj
+from secretloom.runtime.kube import ApiError, KubeClient, Obj
+from secretloom.runtime.resources import NAMESPACES, SECRET_SYNCS, SECRETS
 
 ROLE = "bench.secretloom.io/role"
 WRITER = "bench-writer"
@@ -169,7 +169,7 @@ async def seed(kube: KubeClient, layout: Layout, *, syncs: bool, concurrency: in
 
         def sync(i: int) -> Callable[[], Awaitable[object]]:
             body = layout.sync(i)
-            path = SYNCS.path(ns, body["metadata"]["name"])
+            path = SECRET_SYNCS.path(ns, body["metadata"]["name"])
             return lambda: kube.apply(path, body, field_manager="kubectl", force=True)
 
         await bulk([sync(i) for i in range(layout.syncs)], concurrency)
@@ -193,7 +193,7 @@ async def wait_synced(kube: KubeClient, layout: Layout, timeout: float) -> None:
     """Until every SecretSync reports Ready=True for its current generation."""
     deadline = time.monotonic() + timeout
     while True:
-        items, _ = await kube.list(SYNCS.path(layout.namespace))
+        items, _ = await kube.list(SECRET_SYNCS.path(layout.namespace))
         ready = sum(1 for item in items if _ready(item))
         if ready == layout.syncs:
             return

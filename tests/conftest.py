@@ -16,7 +16,8 @@ import pytest
 
 from secretloom.api import admission
 from secretloom.runtime import crds
-from secretloom.runtime.kube import NAMESPACES, KubeClient
+from secretloom.runtime.kube import KubeClient
+from secretloom.runtime.resources import NAMESPACES
 from secretloom.testing import cluster as local
 
 

@@ -32,14 +32,14 @@ from typing import Any
 
 import pytest
 
-from secretloom.runtime.kube import NAMESPACES, KubeClient, Obj, Resource
+from secretloom.runtime.kube import KubeClient, Obj
+from secretloom.runtime.resources import CONFIGMAPS, NAMESPACES
 from secretloom.testing import cluster as local
 from tests.argocd.argocd_cm import REPO, SNIPPET
 from tests.openbao.conftest import ROOT_TOKEN_CANARY, bao, bao_session, root
 
 __all__ = ["ROOT_TOKEN_CANARY", "bao", "bao_session", "root"]
 
-CONFIGMAPS = Resource("", "v1", "configmaps")
 # A setting the team had before installing secretloom's snippet: it must survive.
 TEAM_SETTING = {"url": "https://argocd.example"}
 

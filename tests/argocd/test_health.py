@@ -18,8 +18,8 @@ import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
-from secretloom.controllers.secretstore.resources import CLUSTER_STORES
 from secretloom.runtime.kube import KubeClient, Obj
+from secretloom.runtime.resources import CLUSTER_SECRET_STORES
 from secretloom.testing.cluster import free_port
 from secretloom.testing.openbao import OpenBaoServer
 from tests.argocd.conftest import ArgoCD
@@ -43,7 +43,7 @@ async def cluster_store(kube: KubeClient, namespace: str, server: str) -> AsyncI
     try:
         yield name
     finally:
-        await kube.delete(CLUSTER_STORES.path(None, name))
+        await kube.delete(CLUSTER_SECRET_STORES.path(None, name))
 
 
 def ready_message(obj: Obj) -> str:
@@ -59,7 +59,7 @@ async def test_objects_the_controller_never_looked_at_are_progressing(
     sync = await kit.apply_sync(kube, namespace, "app", spec)
     store = await sk.apply_store(kube, namespace, "vault", sk.vault("http://127.0.0.1:1"))
     async with cluster_store(kube, namespace, "http://127.0.0.1:1") as name:
-        cluster = await kube.get(CLUSTER_STORES.path(None, name))
+        cluster = await kube.get(CLUSTER_SECRET_STORES.path(None, name))
         for obj in (sync, store, cluster):
             assert "status" not in obj or not obj["status"].get("conditions")
             assert await argocd.health(obj) == {

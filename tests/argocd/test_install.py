@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import uuid
 
-from secretloom.runtime.kube import NAMESPACES, KubeClient
+from secretloom.runtime.kube import KubeClient
+from secretloom.runtime.resources import CONFIGMAPS, NAMESPACES
 from secretloom.testing import cluster as local
 from tests.argocd.argocd_cm import SNIPPET
-from tests.argocd.conftest import CONFIGMAPS, TEAM_SETTING, ArgoCD
+from tests.argocd.conftest import TEAM_SETTING, ArgoCD
 from tests.e2e import stores_kit as sk
 
 

@@ -16,9 +16,10 @@ import asyncio
 import datetime
 from typing import Any
 
+from secretloom.api import kubetime
 from secretloom.api.secretsync import REFRESH_ANNOTATION
-from secretloom.controllers.secretsync.resources import SYNCS
 from secretloom.runtime.kube import KubeClient, Obj
+from secretloom.runtime.resources import SECRET_SYNCS
 from secretloom.testing.openbao import OpenBaoServer
 from tests.argocd.conftest import ArgoCD
 from tests.e2e import kit
@@ -42,7 +43,7 @@ async def refresh(argocd: ArgoCD, kube: KubeClient, namespace: str, name: str) -
     # Nothing but the annotation: no status, no spec, no other metadata.
     assert patch == {"metadata": {"annotations": {REFRESH_ANNOTATION: value}}}
     assert value != (live["metadata"].get("annotations") or {}).get(REFRESH_ANNOTATION)
-    await kube.merge_patch(SYNCS.path(namespace, name), patch)
+    await kube.merge_patch(SECRET_SYNCS.path(namespace, name), patch)
     return str(value)
 
 
@@ -76,9 +77,8 @@ async def test_the_refresh_action_makes_the_controller_read_the_store_now(
         sk.seed(root, path, key="v2")
 
         value = await refresh(argocd, kube, namespace, "app")
-        moment = datetime.datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ").replace(
-            tzinfo=datetime.UTC
-        )
+        moment = kubetime.parse(value)
+        assert moment is not None
         assert abs((datetime.datetime.now(datetime.UTC) - moment).total_seconds()) < 60
 
         async def polled() -> bool:

@@ -11,7 +11,8 @@ import base64
 
 from bench import chaos, workload
 
-from secretloom.runtime.kube import SECRETS, KubeClient
+from secretloom.runtime.kube import KubeClient
+from secretloom.runtime.resources import SECRETS
 from tests.e2e import kit
 
 

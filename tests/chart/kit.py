@@ -26,6 +26,7 @@ from typing import Any
 import yaml
 
 from secretloom.runtime.kube import ApiError, KubeClient, Obj
+from secretloom.runtime.resources import SECRET_SYNCS
 from secretloom.testing import cluster as local
 from tests.e2e import kit
 
@@ -247,12 +248,12 @@ async def composition_scenario(kube: KubeClient, repo_root: Path) -> None:
     await kit.eventually(landed, timeout=15)
 
     gone = syncs[0]
-    await kube.delete(kit.SYNCS.path(namespace, gone["metadata"]["name"]))
+    await kube.delete(SECRET_SYNCS.path(namespace, gone["metadata"]["name"]))
     dropped = {e["key"] for e in gone["spec"]["data"]}
 
     async def released() -> bool:
         values = kit.values(await kit.get_secret(kube, namespace, target))
-        still = await status_of(kube, kit.SYNCS.path(namespace, gone["metadata"]["name"]))
+        still = await status_of(kube, SECRET_SYNCS.path(namespace, gone["metadata"]["name"]))
         return still == 404 and not dropped & values.keys() and entry["key"] in values
 
     await kit.eventually(released, timeout=15)

@@ -21,7 +21,8 @@ import pytest
 import yaml
 
 from secretloom.api import crd
-from secretloom.runtime.kube import CRDS, LEASES, ApiError, KubeClient, Obj
+from secretloom.runtime.kube import ApiError, KubeClient, Obj
+from secretloom.runtime.resources import CRDS, LEASES, SECRET_SYNCS
 from secretloom.testing import cluster as local
 from secretloom.testing import controller
 from tests.chart import kit as chart_kit
@@ -126,7 +127,7 @@ async def admission_in_force(
         async def denied() -> bool:
             try:
                 await tenant.request(
-                    "POST", kit.SYNCS.path(namespace), params={"dryRun": "All"}, body=probe
+                    "POST", SECRET_SYNCS.path(namespace), params={"dryRun": "All"}, body=probe
                 )
             except ApiError as err:
                 # Whichever policy answers first (source read or target write).

@@ -17,7 +17,8 @@ from typing import Any
 import pytest
 
 from secretloom.api import crd
-from secretloom.runtime.kube import LEASES, NAMESPACES, SECRETS, KubeClient, Obj
+from secretloom.runtime.kube import KubeClient, Obj
+from secretloom.runtime.resources import LEASES, NAMESPACES, SECRETS
 from secretloom.testing import cluster as local
 from secretloom.testing import controller
 from tests.chart import kit as chart_kit

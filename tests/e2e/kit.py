@@ -11,10 +11,8 @@ from typing import Any
 
 from secretloom.api.crd import SECRET_SYNC
 from secretloom.controllers.manager import Manager, Options
-from secretloom.controllers.secretsync.resources import SYNCS
-from secretloom.runtime.kube import EVENTS, SECRETS, ApiError, KubeClient, Obj
-
-__all__ = ["SYNCS"]
+from secretloom.runtime.kube import ApiError, KubeClient, Obj
+from secretloom.runtime.resources import EVENTS, SECRET_SYNCS, SECRETS
 
 
 def b64(value: str) -> str:
@@ -79,11 +77,13 @@ async def apply_sync(kube: KubeClient, namespace: str, name: str, spec: Obj) -> 
         "metadata": {"name": name, "namespace": namespace},
         "spec": spec,
     }
-    return await kube.apply(SYNCS.path(namespace, name), body, field_manager="kubectl", force=True)
+    return await kube.apply(
+        SECRET_SYNCS.path(namespace, name), body, field_manager="kubectl", force=True
+    )
 
 
 async def get_sync(kube: KubeClient, namespace: str, name: str) -> Obj:
-    return await kube.get(SYNCS.path(namespace, name))
+    return await kube.get(SECRET_SYNCS.path(namespace, name))
 
 
 def condition(sync: Obj, kind: str) -> Obj:
@@ -136,7 +136,7 @@ async def wait_all_finalized(kube: KubeClient, namespace: str, timeout: float = 
     """Until every SecretSync in `namespace` is gone (its finalizer has run)."""
 
     async def gone() -> bool:
-        items, _ = await kube.list(SYNCS.path(namespace))
+        items, _ = await kube.list(SECRET_SYNCS.path(namespace))
         return not items
 
     await eventually(gone, timeout=timeout)

@@ -12,8 +12,13 @@ import httpx2 as httpx
 from secretloom.api.crd import CLUSTER_SECRET_STORE, SECRET_STORE
 from secretloom.controllers.manager import Manager
 from secretloom.controllers.refresh import RefreshPolicy
-from secretloom.controllers.secretstore.resources import CLUSTER_STORES, STORES
-from secretloom.runtime.kube import SECRETS, SERVICE_ACCOUNTS, KubeClient, Obj
+from secretloom.runtime.kube import KubeClient, Obj
+from secretloom.runtime.resources import (
+    CLUSTER_SECRET_STORES,
+    SECRET_STORES,
+    SECRETS,
+    SERVICE_ACCOUNTS,
+)
 from secretloom.testing import cluster as local
 from secretloom.testing.openbao import OpenBaoServer
 from tests.e2e import kit
@@ -43,7 +48,7 @@ async def apply_store(kube: KubeClient, namespace: str, name: str, provider: Obj
         "metadata": {"name": name, "namespace": namespace},
         "spec": {"provider": {"vault": provider}},
     }
-    path = STORES.path(namespace, name)
+    path = SECRET_STORES.path(namespace, name)
     return await kube.apply(path, body, field_manager="kubectl", force=True)
 
 
@@ -54,7 +59,7 @@ async def apply_cluster_store(kube: KubeClient, name: str, spec: Obj) -> Obj:
         "metadata": {"name": name},
         "spec": spec,
     }
-    path = CLUSTER_STORES.path(None, name)
+    path = CLUSTER_SECRET_STORES.path(None, name)
     return await kube.apply(path, body, field_manager="kubectl", force=True)
 
 
@@ -92,7 +97,11 @@ async def wait_store(
 
     async def probe() -> bool:
         nonlocal found
-        path = STORES.path(namespace, name) if namespace else CLUSTER_STORES.path(None, name)
+        path = (
+            SECRET_STORES.path(namespace, name)
+            if namespace
+            else CLUSTER_SECRET_STORES.path(None, name)
+        )
         found = await kube.get(path)
         return kit.condition(found, "Ready").get("status") == status
 

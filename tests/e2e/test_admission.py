@@ -19,8 +19,8 @@ from typing import Any
 import yaml
 
 from secretloom.api.crd import CLUSTER_SECRET_STORE, SECRET_STORE, SECRET_SYNC
-from secretloom.controllers.secretstore.resources import CLUSTER_STORES
-from secretloom.runtime.kube import SERVICE_ACCOUNTS, ApiError, KubeClient, Obj
+from secretloom.runtime.kube import ApiError, KubeClient, Obj
+from secretloom.runtime.resources import CLUSTER_SECRET_STORES, SECRET_SYNCS, SERVICE_ACCOUNTS
 from secretloom.testing import cluster as local
 from tests.e2e import kit
 
@@ -99,7 +99,7 @@ async def tenant(kube: KubeClient, cluster: local.Cluster, namespace: str, *extr
         async def denied() -> bool:
             try:
                 await user.request(
-                    "POST", kit.SYNCS.path(namespace), params={"dryRun": "All"}, body=probe
+                    "POST", SECRET_SYNCS.path(namespace), params={"dryRun": "All"}, body=probe
                 )
             except ApiError as err:
                 return "ValidatingAdmissionPolicy" in err.message
@@ -418,7 +418,7 @@ async def test_a_cluster_secret_store_is_checked_in_its_credentials_namespace(
     finally:
         for suffix in ("other", "elsewhere", "mine"):
             try:
-                await kube.delete(CLUSTER_STORES.path(None, f"{name}-{suffix}"))
+                await kube.delete(CLUSTER_SECRET_STORES.path(None, f"{name}-{suffix}"))
             except ApiError as err:
                 if err.status != 404:  # refused at admission, as it should be
                     raise

@@ -16,8 +16,8 @@ import pytest
 from pydantic import ValidationError
 
 from secretloom.api import secretsync as api
-from secretloom.controllers.secretstore.resources import STORES
 from secretloom.runtime.kube import ApiError, KubeClient
+from secretloom.runtime.resources import SECRET_STORES
 from tests.e2e import kit
 from tests.e2e import stores_kit as sk
 
@@ -96,7 +96,7 @@ async def test_a_store_server_with_credentials_is_refused_without_echoing_them(
         "spec": {"provider": {"vault": provider}},
     }
     with pytest.raises(ApiError) as refused:
-        await kube.apply(STORES.path(namespace, "creds"), body, field_manager="kubectl")
+        await kube.apply(SECRET_STORES.path(namespace, "creds"), body, field_manager="kubectl")
     assert refused.value.status == 422
     assert "must not contain credentials" in refused.value.message
     assert "hunter2" not in refused.value.message

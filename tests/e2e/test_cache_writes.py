@@ -16,10 +16,10 @@ from typing import Any
 
 from prometheus_client import generate_latest
 
-from secretloom.controllers.secretsync.resources import SYNCS
 from secretloom.runtime import metrics
 from secretloom.runtime.cache import Cache
-from secretloom.runtime.kube import NAMESPACES, ApiError, KubeClient
+from secretloom.runtime.kube import ApiError, KubeClient
+from secretloom.runtime.resources import NAMESPACES, SECRET_SYNCS
 from secretloom.testing.openbao import OpenBaoServer
 from tests.e2e import kit
 from tests.e2e import stores_kit as sk
@@ -36,7 +36,7 @@ def gauge_mentions(namespace: str) -> bool:
 async def test_a_write_answer_never_brings_back_a_deleted_or_newer_object(
     kube: KubeClient, namespace: str
 ) -> None:
-    cache = Cache(kube, SYNCS, [namespace])  # no controller: only this cache reads
+    cache = Cache(kube, SECRET_SYNCS, [namespace])  # no controller: only this cache reads
     spec = kit.sync_spec("t", {"k": ("src", "k")})
     first = await kit.apply_sync(kube, namespace, "s", spec)
     watching = asyncio.create_task(cache.run())
@@ -55,7 +55,7 @@ async def test_a_write_answer_never_brings_back_a_deleted_or_newer_object(
         assert cache.put(copy.deepcopy(first)) is False  # older than the cached one
         assert cache.get((namespace, "s"))["spec"]["refreshInterval"] == "2h"  # type: ignore[index]
 
-        await kube.delete(SYNCS.path(namespace, "s"))
+        await kube.delete(SECRET_SYNCS.path(namespace, "s"))
 
         async def gone() -> bool:
             return cache.get((namespace, "s")) is None

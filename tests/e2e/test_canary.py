@@ -16,8 +16,9 @@ import pytest
 from prometheus_client import generate_latest
 
 from secretloom.runtime import metrics
-from secretloom.runtime.kube import EVENTS, MERGE_PATCH, SECRETS, KubeClient
+from secretloom.runtime.kube import MERGE_PATCH, KubeClient
 from secretloom.runtime.logs import JsonFormatter
+from secretloom.runtime.resources import EVENTS, SECRET_SYNCS, SECRETS
 from tests.e2e import kit
 
 CANARY = "canary-7f3a9c1e-do-not-leak"
@@ -55,7 +56,7 @@ async def test_no_secret_value_in_logs_events_status_or_metrics(
             return kit.values(await kit.get_secret(kube, namespace, "t")).get("token") == CANARY
 
         await kit.eventually(restored)
-        await kube.delete(kit.SYNCS.path(namespace, "ok"))
+        await kube.delete(SECRET_SYNCS.path(namespace, "ok"))
 
         async def handed_over() -> bool:
             # "ok" released its key; "clash", which waited in Conflict, now writes it.
@@ -64,7 +65,7 @@ async def test_no_secret_value_in_logs_events_status_or_metrics(
             )
 
         await kit.eventually(handed_over)
-        syncs, _ = await kube.list(kit.SYNCS.path(namespace))
+        syncs, _ = await kube.list(SECRET_SYNCS.path(namespace))
         events, _ = await kube.list(EVENTS.path(namespace))
 
     encoded = base64.b64encode(CANARY.encode()).decode()

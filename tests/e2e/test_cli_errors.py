@@ -25,8 +25,9 @@ from typing import Any
 import pytest
 import yaml
 
-from secretloom.runtime.kube import NAMESPACES, SERVICE_ACCOUNTS, ApiError, KubeClient
+from secretloom.runtime.kube import ApiError, KubeClient
 from secretloom.runtime.kubeconfig import SERVICE_ACCOUNT
+from secretloom.runtime.resources import NAMESPACES, SERVICE_ACCOUNTS
 from secretloom.testing import cluster as local
 from secretloom.testing import controller
 from secretloom.testing.cluster import free_port

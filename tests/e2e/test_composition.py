@@ -10,7 +10,8 @@ from __future__ import annotations
 import asyncio
 import time
 
-from secretloom.runtime.kube import SECRETS, KubeClient
+from secretloom.runtime.kube import KubeClient
+from secretloom.runtime.resources import SECRET_SYNCS, SECRETS
 from secretloom.runtime.secrets import STRIPPED
 from secretloom.testing import cluster as local
 from tests.e2e import kit
@@ -191,8 +192,8 @@ async def test_deletion_policy_delete_and_retain(kube: KubeClient, namespace: st
             ),
         )
         await kit.wait_condition(kube, namespace, "grafana-token", "Ready")
-        await kube.delete(kit.SYNCS.path(namespace, "gitlab-token"))
-        await kube.delete(kit.SYNCS.path(namespace, "grafana-token"))
+        await kube.delete(SECRET_SYNCS.path(namespace, "gitlab-token"))
+        await kube.delete(SECRET_SYNCS.path(namespace, "grafana-token"))
 
         await kit.wait_all_finalized(kube, namespace)
         target = await kit.get_secret(kube, namespace, TARGET)
@@ -216,7 +217,7 @@ async def test_owner_policy_target_is_garbage_collected(kube: KubeClient, namesp
         refs = target["metadata"]["ownerReferences"]
         assert refs[0]["uid"] == synced["metadata"]["uid"]
         assert refs[0]["controller"] is True
-        await kube.delete(kit.SYNCS.path(namespace, "owner"))
+        await kube.delete(SECRET_SYNCS.path(namespace, "owner"))
 
         async def collected() -> bool:
             return await kit.get_secret(kube, namespace, "owned-target") is None
@@ -367,7 +368,7 @@ async def test_owner_policy_with_retain_keeps_the_secret(kube: KubeClient, names
             ),
         )
         await kit.wait_condition(kube, namespace, "owner", "Ready")
-        await kube.delete(kit.SYNCS.path(namespace, "owner"))
+        await kube.delete(SECRET_SYNCS.path(namespace, "owner"))
 
         await kit.wait_all_finalized(kube, namespace)
         await asyncio.sleep(2)  # give the garbage collector time to act, were there a reference

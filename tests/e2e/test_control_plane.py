@@ -12,17 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from secretloom.runtime.kube import SECRETS, ApiError, KubeClient
+from secretloom.runtime.kube import ApiError, KubeClient
+from secretloom.runtime.meta import data_keys_by_manager
+from secretloom.runtime.resources import SECRETS
 from secretloom.testing import cluster as local
-
-
-def _owners(secret: dict[str, object]) -> dict[str, set[str]]:
-    """Field manager -> data keys it owns, from metadata.managedFields."""
-    owners: dict[str, set[str]] = {}
-    for entry in secret["metadata"]["managedFields"]:  # type: ignore[index]
-        data = entry.get("fieldsV1", {}).get("f:data", {})
-        owners.setdefault(entry["manager"], set()).update(k[2:] for k in data)
-    return owners
 
 
 async def test_watch_and_server_side_apply_under_two_field_managers(
@@ -59,7 +52,7 @@ async def test_watch_and_server_side_apply_under_two_field_managers(
 
     final = await kube.get(SECRETS.path(namespace, "shared"))
     assert set(final["data"]) == {"gitlab-token", "grafana-api-key"}
-    owners = _owners(final)
+    owners = data_keys_by_manager(final)
     assert owners["team-gitlab"] == {"gitlab-token"}
     assert owners["team-grafana"] == {"grafana-api-key"}
     last_seen = seen[-1]["data"]

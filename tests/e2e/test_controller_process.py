@@ -19,7 +19,8 @@ from pathlib import Path
 
 import yaml
 
-from secretloom.runtime.kube import LEASES, NAMESPACES, KubeClient
+from secretloom.runtime.kube import KubeClient
+from secretloom.runtime.resources import LEASES, NAMESPACES
 from secretloom.testing import cluster as local
 from secretloom.testing import controller
 from tests.e2e import kit

@@ -7,9 +7,8 @@ from typing import Any
 import pytest
 
 from secretloom.api.crd import SECRET_SYNC
-from secretloom.runtime.kube import ApiError, KubeClient, Resource
-
-SYNCS = Resource(SECRET_SYNC.group, SECRET_SYNC.version, SECRET_SYNC.plural)
+from secretloom.runtime.kube import ApiError, KubeClient
+from secretloom.runtime.resources import SECRET_SYNCS
 
 
 def _sync(spec: dict[str, Any]) -> dict[str, Any]:
@@ -58,7 +57,7 @@ async def test_malformed_secretsync_is_refused_with_the_field_named(
     kube: KubeClient, namespace: str, spec: dict[str, Any], expected: str
 ) -> None:
     with pytest.raises(ApiError) as refused:
-        await kube.create(SYNCS.path(namespace), _sync(spec))
+        await kube.create(SECRET_SYNCS.path(namespace), _sync(spec))
     assert refused.value.status == 422
     assert expected in refused.value.message
 
@@ -69,14 +68,14 @@ async def test_unknown_field_is_refused_under_strict_field_validation(
     body = _sync({"target": {"name": "t", "forse": True}, "data": [VALID_ENTRY]})
     with pytest.raises(ApiError) as refused:
         await kube.request(
-            "POST", SYNCS.path(namespace), params={"fieldValidation": "Strict"}, body=body
+            "POST", SECRET_SYNCS.path(namespace), params={"fieldValidation": "Strict"}, body=body
         )
     assert 'unknown field "spec.target.forse"' in refused.value.message
 
 
 async def test_valid_secretsync_gets_defaults(kube: KubeClient, namespace: str) -> None:
     created = await kube.create(
-        SYNCS.path(namespace), _sync({"target": {"name": "t"}, "data": [VALID_ENTRY]})
+        SECRET_SYNCS.path(namespace), _sync({"target": {"name": "t"}, "data": [VALID_ENTRY]})
     )
     assert created["spec"]["target"] == {
         "name": "t",

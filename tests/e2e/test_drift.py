@@ -8,7 +8,8 @@ import time
 
 import pytest
 
-from secretloom.runtime.kube import MERGE_PATCH, SECRETS, KubeClient
+from secretloom.runtime.kube import MERGE_PATCH, KubeClient
+from secretloom.runtime.resources import SECRETS
 from tests.e2e import kit
 
 TARGET = "app-secret"

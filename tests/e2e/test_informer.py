@@ -10,7 +10,8 @@ import httpx2 as httpx
 import pytest
 
 from secretloom.runtime.informer import Informer
-from secretloom.runtime.kube import SECRETS, Gone, KubeClient, Obj
+from secretloom.runtime.kube import Gone, KubeClient, Obj
+from secretloom.runtime.resources import SECRETS
 from secretloom.testing import cluster as local
 from tests.e2e import kit
 

@@ -17,8 +17,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from secretloom.controllers.secretsync.resources import SYNCS
 from secretloom.runtime.kube import KubeClient
+from secretloom.runtime.resources import SECRET_SYNCS
 from secretloom.testing.openbao import OpenBaoServer
 from tests.e2e import kit
 from tests.e2e import stores_kit as sk
@@ -75,7 +75,7 @@ async def test_a_tarpit_store_in_one_namespace_never_stops_a_victim_in_another(
 
             # Deleting the attackers cancels their polls; their finalizers run at once.
             for i in range(ATTACKERS):
-                await kube.delete(SYNCS.path(attack, f"attacker-{i}"))
+                await kube.delete(SECRET_SYNCS.path(attack, f"attacker-{i}"))
             await kit.wait_all_finalized(kube, attack, timeout=15)
 
             async def cancelled() -> bool:

@@ -15,14 +15,15 @@ from __future__ import annotations
 
 import asyncio
 
-from secretloom.runtime.kube import SECRETS, SERVICE_ACCOUNTS, KubeClient
+from secretloom.runtime.kube import KubeClient
+from secretloom.runtime.resources import SECRET_SYNCS, SECRETS, SERVICE_ACCOUNTS
 from tests.e2e import kit
 
 TARGET = "shared"
 
 
 async def _deleted_and_settled(kube: KubeClient, namespace: str, name: str) -> None:
-    await kube.delete(kit.SYNCS.path(namespace, name))
+    await kube.delete(SECRET_SYNCS.path(namespace, name))
     await kit.wait_all_finalized(kube, namespace)
     await asyncio.sleep(3)  # the garbage collector acts within a second or two here
 
@@ -83,10 +84,10 @@ async def test_an_owned_secret_that_others_joined_is_not_collected(
         )
         await kit.wait_condition(kube, namespace, "joiner", "Ready")
 
-        await kube.delete(kit.SYNCS.path(namespace, "owner"))
+        await kube.delete(SECRET_SYNCS.path(namespace, "owner"))
 
         async def owner_gone() -> bool:
-            items, _ = await kube.list(kit.SYNCS.path(namespace))
+            items, _ = await kube.list(SECRET_SYNCS.path(namespace))
             return [i["metadata"]["name"] for i in items] == ["joiner"]
 
         await kit.eventually(owner_gone)

@@ -17,7 +17,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from secretloom.runtime.kube import LEASES, NAMESPACES, ApiError, KubeClient
+from secretloom.runtime.kube import ApiError, KubeClient
+from secretloom.runtime.resources import LEASES, NAMESPACES
 from secretloom.runtime.shards import shard_of
 from secretloom.testing import cluster as local
 from secretloom.testing import controller

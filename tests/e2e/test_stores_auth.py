@@ -12,7 +12,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from secretloom.runtime.kube import SECRETS, KubeClient
+from secretloom.runtime.kube import KubeClient
+from secretloom.runtime.resources import SECRETS
 from secretloom.testing import cluster as local
 from secretloom.testing.openbao import OpenBaoServer
 from tests.e2e import kit

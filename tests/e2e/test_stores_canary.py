@@ -20,11 +20,10 @@ import pytest
 from prometheus_client import generate_latest
 
 from secretloom.api.secretsync import REFRESH_ANNOTATION
-from secretloom.controllers.secretstore.resources import STORES
-from secretloom.controllers.secretsync.resources import SYNCS
 from secretloom.runtime import metrics
-from secretloom.runtime.kube import EVENTS, KubeClient
+from secretloom.runtime.kube import KubeClient
 from secretloom.runtime.logs import JsonFormatter
+from secretloom.runtime.resources import EVENTS, SECRET_STORES, SECRET_SYNCS
 from secretloom.testing.openbao import OpenBaoServer
 from tests.e2e import kit
 from tests.e2e import stores_kit as sk
@@ -76,7 +75,7 @@ async def test_no_token_secret_id_or_value_in_logs_events_status_or_metrics(
 
         sk.seed(root, path, key=VALUE + "-2", other=VALUE + "-other")
         annotation = {"metadata": {"annotations": {REFRESH_ANNOTATION: VALUE}}}
-        await kube.merge_patch(SYNCS.path(namespace, "by-approle"), annotation)
+        await kube.merge_patch(SECRET_SYNCS.path(namespace, "by-approle"), annotation)
 
         async def rotated() -> bool:
             got = kit.values(await kit.get_secret(kube, namespace, "t2"))
@@ -88,12 +87,12 @@ async def test_no_token_secret_id_or_value_in_logs_events_status_or_metrics(
         bao.start()
         sk.seed(root, path, key=VALUE + "-3")
         await kit.wait_condition(kube, namespace, "by-token", "Ready")
-        syncs, _ = await kube.list(SYNCS.path(namespace))
+        syncs, _ = await kube.list(SECRET_SYNCS.path(namespace))
         for name in specs:
-            await kube.delete(SYNCS.path(namespace, name))
+            await kube.delete(SECRET_SYNCS.path(namespace, name))
 
         await kit.wait_all_finalized(kube, namespace)
-        stores, _ = await kube.list(STORES.path(namespace))
+        stores, _ = await kube.list(SECRET_STORES.path(namespace))
         events, _ = await kube.list(EVENTS.path(namespace))
 
     formatter = JsonFormatter()

@@ -11,7 +11,7 @@ import dataclasses
 from typing import Any
 
 from secretloom.api.vault import VaultProviderSpec
-from secretloom.controllers.secretstore.clients import Clients
+from secretloom.controllers.secretstore.clients import ProviderClients
 from secretloom.controllers.secretstore.lookup import StoreHandle
 from secretloom.providers import registry
 from secretloom.providers.egress import EgressPolicy
@@ -32,7 +32,7 @@ async def test_one_login_per_store_revoked_when_replaced_and_on_close(
     await sk.put_secret_id(kube, namespace, app_role)
     spec = VaultProviderSpec.model_validate(sk.vault(bao.address, app_role.auth()))
     handle = StoreHandle("SecretStore", namespace, "vault", "uid-1", 1, "vault", spec, namespace)
-    clients = Clients(kube, registry.load(), tokens=TokenPolicy(), egress=EgressPolicy())
+    clients = ProviderClients(kube, registry.load(), tokens=TokenPolicy(), egress=EgressPolicy())
     ref = ValueRef(path, "key")
     before = token_accessors(root)
     try:

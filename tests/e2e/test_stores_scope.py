@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from secretloom.controllers.secretstore.resources import CLUSTER_STORES, STORES
-from secretloom.runtime.kube import NAMESPACES, ApiError, KubeClient
+from secretloom.runtime.kube import ApiError, KubeClient
+from secretloom.runtime.resources import CLUSTER_SECRET_STORES, NAMESPACES, SECRET_STORES
 from secretloom.testing.openbao import OpenBaoServer
 from tests.e2e import kit
 from tests.e2e import stores_kit as sk
@@ -32,7 +32,7 @@ async def cluster_store(kube: KubeClient, name: str, spec: dict[str, Any]) -> As
     try:
         yield
     finally:
-        await kube.delete(CLUSTER_STORES.path(None, name))
+        await kube.delete(CLUSTER_SECRET_STORES.path(None, name))
 
 
 async def test_a_cluster_store_serves_listed_and_selected_namespaces_and_refuses_others(
@@ -139,7 +139,9 @@ async def test_admission_refuses_bad_store_specs(
         "spec": json.loads(json.dumps(spec)),
     }
     path = (
-        STORES.path(namespace, "bad") if kind == "SecretStore" else CLUSTER_STORES.path(None, "bad")
+        SECRET_STORES.path(namespace, "bad")
+        if kind == "SecretStore"
+        else CLUSTER_SECRET_STORES.path(None, "bad")
     )
     with pytest.raises(ApiError) as refused:
         await kube.apply(path, body, field_manager="kubectl")

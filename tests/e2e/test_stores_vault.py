@@ -13,16 +13,15 @@ import time
 from typing import Any
 
 from secretloom.api.secretsync import REFRESH_ANNOTATION
-from secretloom.controllers.secretsync.resources import SYNCS
 from secretloom.runtime import metrics
-from secretloom.runtime.kube import KubeClient, Resource
+from secretloom.runtime.kube import KubeClient
+from secretloom.runtime.resources import CONFIGMAPS, SECRET_SYNCS
 from secretloom.testing.openbao import OpenBaoServer
 from tests.e2e import kit
 from tests.e2e import stores_kit as sk
 from tests.openbao.support import KV1, KV2, make_token, read_policy, unique, write_policy
 
 TARGET = "argocd-notifications-secret"
-CONFIGMAPS = Resource("", "v1", "configmaps")
 
 
 def token_for(root: Any, *paths: str) -> str:
@@ -127,7 +126,7 @@ async def test_the_refresh_annotation_reads_the_store_now(
         assert kit.values(await kit.get_secret(kube, namespace, TARGET)) == {"key": "v1"}
 
         annotations = {"metadata": {"annotations": {REFRESH_ANNOTATION: "now-1"}}}
-        await kube.merge_patch(SYNCS.path(namespace, "app"), annotations)
+        await kube.merge_patch(SECRET_SYNCS.path(namespace, "app"), annotations)
 
         async def refreshed() -> bool:
             return kit.values(await kit.get_secret(kube, namespace, TARGET)) == {"key": "v2"}

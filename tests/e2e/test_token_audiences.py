@@ -25,7 +25,8 @@ from typing import Any
 
 import httpx2 as httpx
 
-from secretloom.runtime.kube import SERVICE_ACCOUNTS, KubeClient
+from secretloom.runtime.kube import KubeClient
+from secretloom.runtime.resources import SERVICE_ACCOUNTS
 from secretloom.runtime.tokens import TokenPolicy
 from secretloom.testing import cluster as local
 from secretloom.testing.openbao import OpenBaoServer

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+from secretloom.runtime.bucket import TokenBucket
 from secretloom.runtime.queue import RateLimiter, ShutDown, WorkQueue
 
 
@@ -67,3 +68,12 @@ def test_global_bucket_limits_a_mass_failure() -> None:
     delays = [limiter.when(i) for i in range(20)]
     assert delays[:5] == [0.0] * 5
     assert delays[-1] > 1.0  # 15 over the burst at 10 qps
+
+
+def test_token_bucket_spaces_reservations_past_the_burst() -> None:
+    bucket = TokenBucket(qps=10, burst=2)
+    delays = [bucket.reserve() for _ in range(4)]
+    assert delays[:2] == [0.0, 0.0]
+    assert 0.09 < delays[2] <= 0.1  # one token short at 10 qps
+    assert 0.19 < delays[3] <= 0.2  # the next waits behind it
+    assert [TokenBucket(qps=0, burst=0).reserve() for _ in range(3)] == [0.0] * 3

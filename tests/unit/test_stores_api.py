@@ -14,7 +14,7 @@ from secretloom.api.stores import ClusterSecretStoreSpec, LabelSelector, SecretS
 from secretloom.controllers.secretstore.lookup import StoreProblem, parse
 from secretloom.controllers.secretstore.scope import refusal, selector_matches
 from secretloom.providers import registry
-from secretloom.providers.kubernetes import KubernetesProvider, key_of
+from secretloom.providers.kubernetes import KubernetesProvider, key_bytes
 from secretloom.providers.protocol import InvalidConfig, NotFound, ProviderContext, ValueRef
 
 VAULT = {
@@ -157,7 +157,7 @@ async def test_the_kubernetes_provider_reads_one_key_through_its_pinned_reader()
     secret = {"data": {"k": base64.b64encode(b"v").decode()}}
 
     async def read_secret_key(name: str, key: str) -> bytes:
-        return key_of(secret if name == "s" else None, "Secret", name, key)
+        return key_bytes(secret if name == "s" else None, "Secret", name, key)
 
     async def no_configmaps(name: str, key: str) -> bytes:
         raise AssertionError("not used")
@@ -174,7 +174,7 @@ async def test_the_kubernetes_provider_reads_one_key_through_its_pinned_reader()
 
 def test_configmap_keys_and_credential_semantics() -> None:
     configmap = {"data": {"ca": "PEM"}, "binaryData": {"bin": base64.b64encode(b"\x00").decode()}}
-    assert key_of(configmap, "ConfigMap", "c", "ca") == b"PEM"
-    assert key_of(configmap, "ConfigMap", "c", "bin") == b"\x00"
+    assert key_bytes(configmap, "ConfigMap", "c", "ca") == b"PEM"
+    assert key_bytes(configmap, "ConfigMap", "c", "bin") == b"\x00"
     with pytest.raises(InvalidConfig, match="Secret 'vault-token' not found in namespace 'apps'"):
-        key_of(None, "Secret", "vault-token", "token", missing=InvalidConfig, namespace="apps")
+        key_bytes(None, "Secret", "vault-token", "token", missing=InvalidConfig, namespace="apps")

@@ -8,7 +8,6 @@ flips, so re-asserting a condition does not make a status write.
 
 from __future__ import annotations
 
-import datetime
 from collections.abc import Iterable, Sequence
 from typing import Literal
 
@@ -30,10 +29,6 @@ class Condition(Model):
     last_transition_time: str = Field(
         default="", description="RFC 3339 time the status last changed."
     )
-
-
-def now() -> str:
-    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def merge(

@@ -18,7 +18,7 @@ import contextlib
 import sys
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 import yaml
@@ -29,7 +29,9 @@ from rich.table import Table
 from secretloom.api import admission, crd
 from secretloom.cli.errors import fail
 from secretloom.runtime import crds
-from secretloom.runtime.kube import NAMESPACES, SECRET_SYNCS, SECRETS, ApiError, KubeClient, Obj
+from secretloom.runtime.kube import ApiError, KubeClient, Obj
+from secretloom.runtime.meta import meta_of
+from secretloom.runtime.resources import NAMESPACES, SECRET_SYNCS, SECRETS
 from secretloom.testing import assets, controller, vault_example
 from secretloom.testing import cluster as local
 
@@ -161,13 +163,13 @@ async def _target(kube: KubeClient, syncs: list[tuple[str, str]]) -> Obj:
 
 
 def _ownership_table(secret: Obj) -> None:
-    meta = secret["metadata"]
+    meta = meta_of(secret)
     table = Table(title=f"Secret {meta['namespace']}/{meta['name']}: who owns what (managedFields)")
     table.add_column("field manager")
     table.add_column("operation")
     table.add_column("owns")
     for entry in meta.get("managedFields") or []:
-        fields: dict[str, Any] = entry.get("fieldsV1") or {}
+        fields = entry.get("fieldsV1") or {}
         keys = sorted(k[2:] for k in fields.get("f:data") or {})
         other = sorted(k[2:] for k in fields if k != "f:data")
         owns = ", ".join([f"data[{k}]" for k in keys] + other) or "-"

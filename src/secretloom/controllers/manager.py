@@ -39,14 +39,12 @@ from dataclasses import dataclass, field
 
 from secretloom.api.stores import CLUSTER_STORE_KIND, STORE_KIND
 from secretloom.controllers.refresh import RefreshPolicy
-from secretloom.controllers.secretstore.clients import Clients
-from secretloom.controllers.secretstore.lookup import StoreKey, StoreLookup
-from secretloom.controllers.secretstore.lookup import key_of as store_key_of
+from secretloom.controllers.secretstore.clients import ProviderClients
+from secretloom.controllers.secretstore.lookup import StoreKey, StoreLookup, store_key
 from secretloom.controllers.secretstore.reconciler import StoreReconciler
-from secretloom.controllers.secretstore.resources import CLUSTER_STORES, STORES
 from secretloom.controllers.secretsync.polls import Polls
 from secretloom.controllers.secretsync.reconciler import SecretSyncReconciler
-from secretloom.controllers.secretsync.resources import FIELD_MANAGERS, SYNCS, manager_index
+from secretloom.controllers.secretsync.resources import FIELD_MANAGERS, manager_index
 from secretloom.controllers.secretsync.sources import Sources
 from secretloom.providers import registry as provider_registry
 from secretloom.providers.egress import EgressPolicy
@@ -54,11 +52,17 @@ from secretloom.providers.protocol import DEFAULT_TIMEOUT as DEFAULT_PROVIDER_TI
 from secretloom.runtime import metrics
 from secretloom.runtime.cache import Cache
 from secretloom.runtime.events import EventRecorder
-from secretloom.runtime.informer import Handler, IndexFunc, Key, key_of
-from secretloom.runtime.kube import NAMESPACES, KubeClient, Obj
+from secretloom.runtime.informer import Handler, IndexFunc, Key, object_key
+from secretloom.runtime.kube import KubeClient, Obj
 from secretloom.runtime.leader import LeaderElector, LeaseConfig
 from secretloom.runtime.queue import WorkQueue
 from secretloom.runtime.reconcile import Controller, Result
+from secretloom.runtime.resources import (
+    CLUSTER_SECRET_STORES,
+    NAMESPACES,
+    SECRET_STORES,
+    SECRET_SYNCS,
+)
 from secretloom.runtime.secrets import SecretCache
 from secretloom.runtime.shards import ShardLost, Shards, shard_of
 from secretloom.runtime.tokens import TokenPolicy
@@ -140,37 +144,37 @@ class Options:
 
 
 class Manager:
-    def __init__(self, client: KubeClient, options: Options) -> None:
+    def __init__(self, kube: KubeClient, options: Options) -> None:
         self.options = options
         indexers: dict[str, IndexFunc] = {
             SECRET_REFS: secret_refs,
             STORE_REFS: store_refs,
             FIELD_MANAGERS: manager_index,
         }
-        self.syncs = Cache(client, SYNCS, options.namespaces, indexers=indexers)
-        self.secrets = SecretCache(client, options.namespaces, self._referenced)
-        self.stores = Cache(client, STORES, options.namespaces)
+        self.syncs = Cache(kube, SECRET_SYNCS, options.namespaces, indexers=indexers)
+        self.secrets = SecretCache(kube, options.namespaces, self._referenced)
+        self.stores = Cache(kube, SECRET_STORES, options.namespaces)
         cluster_wide = not options.namespaces
         watch_cluster = cluster_wide if options.cluster_stores is None else options.cluster_stores
-        self.cluster_stores = Cache(client, CLUSTER_STORES, None) if watch_cluster else None
-        self.namespaces = Cache(client, NAMESPACES, None) if watch_cluster else None
+        self.cluster_stores = Cache(kube, CLUSTER_SECRET_STORES, None) if watch_cluster else None
+        self.namespaces = Cache(kube, NAMESPACES, None) if watch_cluster else None
         registry = provider_registry.load()
-        self.clients = Clients(
-            client,
+        self.provider_clients = ProviderClients(
+            kube,
             registry,
             tokens=options.tokens,
             egress=options.store_servers,
             timeout=options.provider_timeout,
         )
         lookup = StoreLookup(self.stores, self.cluster_stores, self.namespaces)
-        self.events = EventRecorder(client, options.identity)
+        self.events = EventRecorder(kube, options.identity)
         queue: WorkQueue[Key] = WorkQueue()
         self.reconciler = SecretSyncReconciler(
-            client,
+            kube,
             self.syncs,
             self.secrets,
             self.events,
-            Sources(client, self.secrets, lookup, self.clients, registry),
+            Sources(kube, self.secrets, lookup, self.provider_clients, registry),
             requeue=queue.add,  # a finished store poll
             polls=Polls(total=options.poll_slots, per_namespace=options.poll_slots_per_namespace),
             policy=options.refresh,
@@ -179,7 +183,7 @@ class Manager:
         sharded = options.lease is not None and options.shards > 1
         self.shards = (
             Shards(
-                client,
+                kube,
                 options.lease,
                 options.identity,
                 options.shards,
@@ -189,17 +193,17 @@ class Manager:
             else None
         )
         self.elector = (
-            LeaderElector(client, options.lease, options.identity)
+            LeaderElector(kube, options.lease, options.identity)
             if options.lease and not sharded
             else None
         )
         if self.shards is not None:
-            client.fence = self.shards.may_write  # per namespace: only the held shards'
+            kube.fence = self.shards.may_write  # per namespace: only the held shards'
         elif self.elector is not None:
             elector = self.elector
-            client.fence = lambda _path: elector.valid()  # not once the lease may have passed on
+            kube.fence = lambda _path: elector.valid()  # not once the lease may have passed on
         store_reconciler = StoreReconciler(
-            client, self.stores, self.cluster_stores, self.clients, options.refresh
+            kube, self.stores, self.cluster_stores, self.provider_clients, options.refresh
         )
 
         async def reconcile_sync(key: Key) -> Result:
@@ -234,12 +238,12 @@ class Manager:
         count = self.shards.count
         for obj in self.syncs.values():
             if shard_of(obj["metadata"].get("namespace", ""), count) == shard:
-                self.controller.queue.add(key_of(obj))
+                self.controller.queue.add(object_key(obj))
         for cache, kind in ((self.stores, STORE_KIND), (self.cluster_stores, CLUSTER_STORE_KIND)):
             for obj in cache.values() if cache is not None else ():
                 namespace = obj["metadata"].get("namespace", "")
                 if (shard_of(namespace, count) if namespace else 0) == shard:
-                    self.store_controller.queue.add(store_key_of(kind, obj))
+                    self.store_controller.queue.add(store_key(kind, obj))
 
     def _caches(self) -> list[Cache]:
         optional = (self.cluster_stores, self.namespaces)
@@ -254,13 +258,13 @@ class Manager:
             return
         obj = new or old
         assert obj is not None
-        self.controller.queue.add(key_of(obj))
+        self.controller.queue.add(object_key(obj))
 
     def _on_secret(self, kind: str, old: Obj | None, new: Obj | None) -> None:
         del kind
         obj = new or old
         assert obj is not None
-        namespace, name = key_of(obj)
+        namespace, name = object_key(obj)
         seen = time.perf_counter()
         for key in self.syncs.by_index(SECRET_REFS, f"{namespace}/{name}", namespace):
             self.reconciler.saw_source_change(key, seen)
@@ -282,7 +286,7 @@ class Manager:
                 return  # our own status write
             obj = new or old
             assert obj is not None
-            key = store_key_of(kind, obj)
+            key = store_key(kind, obj)
             self.store_controller.queue.add(key)
             self._refresh(self._syncs_using(store_ref(key), key[1] or None))
 
@@ -356,7 +360,7 @@ class Manager:
             metrics.REGISTRY.unregister(conditions)
             await self.reconciler.close()
             await self.events.close()
-            await self.clients.close()
+            await self.provider_clients.close()
             if self.elector is not None:
                 await self.elector.release()
             if self.shards is not None:

@@ -19,11 +19,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from secretloom.api import kubetime
 from secretloom.api.base import Model
-from secretloom.api.conditions import Condition, merge, now
+from secretloom.api.conditions import Condition, merge
 from secretloom.runtime.cache import Cache
-from secretloom.runtime.informer import strip_managed_fields
 from secretloom.runtime.kube import ApiError, KubeClient, Obj
+from secretloom.runtime.meta import strip_managed_fields
 
 
 def status_body(obj: Obj, status: Model) -> Obj:
@@ -33,7 +34,7 @@ def status_body(obj: Obj, status: Model) -> Obj:
     merged = merge(
         [Condition.model_validate(c) for c in current.get("conditions") or []],
         [Condition.model_validate(c) for c in body.get("conditions") or []],
-        timestamp=now(),
+        timestamp=kubetime.now(),
     )
     body["conditions"] = [c.model_dump(by_alias=True, mode="json") for c in merged]
     return body

@@ -42,7 +42,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from secretloom.providers.egress import EgressPolicy
-from secretloom.providers.kubernetes import key_of
+from secretloom.providers.kubernetes import key_bytes
 from secretloom.providers.protocol import (
     InvalidConfig,
     ProviderContext,
@@ -50,7 +50,8 @@ from secretloom.providers.protocol import (
     RequestToken,
     Unavailable,
 )
-from secretloom.runtime.kube import CONFIGMAPS, SECRETS, ApiError, KubeClient, Obj, Resource
+from secretloom.runtime.kube import ApiError, KubeClient, Obj
+from secretloom.runtime.resources import CONFIGMAPS, SECRETS, Resource
 from secretloom.runtime.tokens import SERVICE_ACCOUNT_TOKEN_TYPE as SERVICE_ACCOUNT_TOKEN
 from secretloom.runtime.tokens import TokenPolicy, TokenRefused, request_token
 
@@ -97,11 +98,11 @@ def store_context(
                 f"Secret {name!r} in namespace {namespace!r} is a {SERVICE_ACCOUNT_TOKEN} "
                 "Secret; ServiceAccount tokens are never sent to a store"
             )
-        return key_of(obj, "Secret", name, key, missing=InvalidConfig, namespace=namespace)
+        return key_bytes(obj, "Secret", name, key, missing=InvalidConfig, namespace=namespace)
 
     async def read_configmap_key(name: str, key: str) -> bytes:
         obj = await fetch(CONFIGMAPS, "ConfigMap", name)
-        return key_of(obj, "ConfigMap", name, key, missing=InvalidConfig, namespace=namespace)
+        return key_bytes(obj, "ConfigMap", name, key, missing=InvalidConfig, namespace=namespace)
 
     def requester(policy: TokenPolicy) -> RequestToken:
         async def token(name: str, audiences: Sequence[str]) -> str:

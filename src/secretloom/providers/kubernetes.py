@@ -10,7 +10,7 @@ caller pins to one namespace: there is no field to name another one, so a
 cross-namespace read cannot be expressed. What a read costs is the caller's
 choice; the controller serves it from its informer cache.
 
-`key_of` is the one place that turns a Secret or ConfigMap object into the
+`key_bytes` is the one place that turns a Secret or ConfigMap object into the
 bytes of one key. Readers call it with the error their caller means by
 "absent": for a value, `NotFound` (the SecretSync reports SourceMissing and
 keeps its last known good value); for a store's credential, `InvalidConfig`
@@ -43,7 +43,7 @@ class KubernetesProviderSpec(Model):
     """No settings: the namespace is the caller's, never the spec's."""
 
 
-def key_of(
+def key_bytes(
     obj: Obj | None,
     kind: str,
     name: str,

@@ -4,10 +4,10 @@ A provider reads values from one secret store. A client is created from a store
 spec for one reconcile (or pooled per store by the caller) and always closed.
 
 Errors are sentinel classes so callers branch on kind, never on text:
-`NotFound` (path or property absent), `NotModified` (the caller's version is
-current), `Unauthorized` (credentials rejected or revoked), `Unavailable`
-(network, sealed, 5xx: retry with backoff, keep last known good values) and
-`InvalidConfig` (the store spec cannot work: no retry until it changes).
+`NotFound` (path or property absent), `Unauthorized` (credentials rejected or
+revoked), `Unavailable` (network, sealed, 5xx: retry with backoff, keep last
+known good values) and `InvalidConfig` (the store spec cannot work: no retry
+until it changes).
 
 Every message must be safe to put in a status condition: it may name a path, a
 property, a store or an HTTP status, and must never contain a secret value,
@@ -41,10 +41,6 @@ class ProviderError(Exception):
 
 class NotFound(ProviderError):
     reason = "NotFound"
-
-
-class NotModified(ProviderError):
-    reason = "NotModified"
 
 
 class Unauthorized(ProviderError):

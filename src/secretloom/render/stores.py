@@ -35,13 +35,16 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from pydantic import ValidationError
 
+from secretloom.api.invalid import invalid_fields
 from secretloom.providers import registry as provider_registry
 from secretloom.providers.context import kube_error, store_context
 from secretloom.providers.egress import EgressPolicy
 from secretloom.providers.protocol import Provider, ProviderContext, ProviderError
 from secretloom.render.errors import RenderError
-from secretloom.runtime.kube import SECRET_STORES, ApiError, KubeClient
+from secretloom.runtime.kube import ApiError, KubeClient
+from secretloom.runtime.resources import SECRET_STORES
 
 DEFAULT_STORE = "default"
 ReadKey = Callable[[str, str], Awaitable[bytes]]
@@ -73,7 +76,11 @@ class Stores:
             return self._registry.create(kind, spec, self._ctx), spec
         except ProviderError as err:
             raise RenderError(f"store {name!r}: {err}") from None
-        except ValueError:  # pydantic validation: its text may echo the spec
+        except ValidationError as err:  # its own text may echo the spec
+            raise RenderError(
+                f"store {name!r}: invalid {kind} spec at: {invalid_fields(err)}"
+            ) from None
+        except ValueError:  # a provider's own check; its text may echo the spec too
             raise RenderError(f"store {name!r}: invalid {kind} spec") from None
 
     async def close(self) -> None:

@@ -27,10 +27,11 @@ from secretloom.runtime.informer import (
     Informer,
     Key,
     Transform,
-    key_of,
-    strip_managed_fields,
+    object_key,
 )
-from secretloom.runtime.kube import KubeClient, Obj, Resource
+from secretloom.runtime.kube import KubeClient, Obj
+from secretloom.runtime.meta import strip_managed_fields
+from secretloom.runtime.resources import Resource
 
 
 def _older(meta: Obj, cached: Obj) -> bool:
@@ -71,7 +72,7 @@ class Cache:
         """Replace the cached copy of `obj` with this newer one; False if dropped (see above)."""
         meta = obj["metadata"]
         informer = self._for(meta.get("namespace", ""))
-        cached = informer.store.get(key_of(obj)) if informer else None
+        cached = informer.store.get(object_key(obj)) if informer else None
         if informer is None or cached is None or _older(meta, cached["metadata"]):
             return False
         informer.store.put(obj)

@@ -21,13 +21,11 @@ import asyncio
 import itertools
 from collections.abc import Awaitable, Callable, Iterable
 
-from secretloom.runtime.kube import (
+from secretloom.runtime.kube import ApiError, KubeClient, Obj
+from secretloom.runtime.resources import (
     ADMISSION_POLICIES,
     ADMISSION_POLICY_BINDINGS,
     CRDS,
-    ApiError,
-    KubeClient,
-    Obj,
     Resource,
 )
 

@@ -18,12 +18,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime
 import logging
 import time
 import uuid
 
-from secretloom.runtime.kube import EVENTS, ApiError, KubeClient, Obj
+from secretloom.api import kubetime
+from secretloom.runtime.kube import ApiError, KubeClient, Obj
+from secretloom.runtime.resources import EVENTS
 
 log = logging.getLogger(__name__)
 REPORTING_CONTROLLER = "secretloom.io/controller"
@@ -59,7 +60,7 @@ class EventRecorder:
             "apiVersion": "events.k8s.io/v1",
             "kind": "Event",
             "metadata": {"name": f"{meta['name']}.{uuid.uuid4().hex[:12]}", "namespace": namespace},
-            "eventTime": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+            "eventTime": kubetime.micro_now(),
             "reportingController": REPORTING_CONTROLLER,
             "reportingInstance": self._instance,
             "action": reason,

@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import datetime
 import json
 import os
 import time
@@ -43,6 +42,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx2 as httpx
+
+from secretloom.api import kubetime
 
 API_VERSIONS = ("client.authentication.k8s.io/v1", "client.authentication.k8s.io/v1beta1")
 TIMEOUT_SECONDS = 60.0
@@ -230,7 +231,7 @@ def _credential(stdout: bytes, api_version: str, name: str) -> tuple[str, float 
     expiry = status.get("expirationTimestamp") if isinstance(status, dict) else None
     if expiry is None:
         return token, None
-    try:
-        return token, datetime.datetime.fromisoformat(str(expiry)).timestamp()
-    except ValueError:
-        raise ExecError(f"exec plugin {name}: expirationTimestamp is not RFC 3339") from None
+    moment = kubetime.parse(str(expiry))
+    if moment is None:
+        raise ExecError(f"exec plugin {name}: expirationTimestamp is not RFC 3339")
+    return token, moment.timestamp()

@@ -23,7 +23,9 @@ import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-from secretloom.runtime.kube import ApiError, Gone, KubeClient, Obj, Resource
+from secretloom.runtime.kube import ApiError, Gone, KubeClient, Obj
+from secretloom.runtime.meta import meta_of, strip_managed_fields
+from secretloom.runtime.resources import Resource
 
 log = logging.getLogger(__name__)
 
@@ -33,14 +35,10 @@ IndexFunc = Callable[[Obj], list[str]]
 Handler = Callable[[str, Obj | None, Obj | None], None]  # (type, old, new)
 
 
-def key_of(obj: Obj) -> Key:
-    meta = obj["metadata"]
+def object_key(obj: Obj) -> Key:
+    """The store key of an object: (namespace, name)."""
+    meta = meta_of(obj)
     return meta.get("namespace", ""), meta["name"]
-
-
-def strip_managed_fields(obj: Obj) -> Obj:
-    obj.get("metadata", {}).pop("managedFields", None)
-    return obj
 
 
 @dataclass
@@ -67,7 +65,7 @@ class Store:
         return set(self._indexes.get(name, {}).get(value, ()))
 
     def put(self, obj: Obj) -> Obj | None:
-        key = key_of(obj)
+        key = object_key(obj)
         old = self._items.get(key)
         if old is not None:
             self._unindex(key, old)
@@ -145,7 +143,7 @@ class Informer:
     async def _relist(self) -> str:
         # Transformed page by page: a list of 10,000 Secrets never holds all their data.
         items, resource_version = await self._client.list(self.path, transform=self._transform)
-        fresh = {key_of(obj): obj for obj in items}
+        fresh = {object_key(obj): obj for obj in items}
         for key in self.store.list_keys():
             if key not in fresh:
                 old = self.store.delete(key)
@@ -165,7 +163,7 @@ class Informer:
             if kind == "BOOKMARK":
                 continue
             if kind == "DELETED":
-                old = self.store.delete(key_of(obj))
+                old = self.store.delete(object_key(obj))
                 self._emit("DELETED", old, None)
             else:
                 new = self._transform(obj)

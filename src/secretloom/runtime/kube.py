@@ -9,23 +9,21 @@ event on the hot path, and a controller needs only a handful of verbs: list
 get, server-side apply, delete, create.
 
 Client-side rate limiting is an explicit knob (`qps`, `burst`): a token bucket
-in front of every request except long-running watches, like client-go's.
+in front of every request except long-running watches, like client-go's
+(`runtime/bucket.py`, the same bucket the work queues' retry limiter uses).
 
 Errors carry the API server's `Status` reason and message; those never hold
 Secret data (the server does not echo request bodies into Status messages). A
 request that got no answer, because the connection failed or the exec plugin
 gave no credential, is `Unreachable`, retried like any outage.
 
-The `Resource` constants below are the only ones: every layer (controllers,
-render, cli, testing, bench) names kinds through them.
+Where each kind lives (`Resource` and its constants) is `runtime/resources.py`.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import ssl
-import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,7 +31,7 @@ from typing import Any
 
 import httpx2 as httpx
 
-from secretloom.api import secretsync, stores
+from secretloom.runtime.bucket import TokenBucket
 from secretloom.runtime.execauth import ExecError
 from secretloom.runtime.kubeconfig import load
 
@@ -70,75 +68,6 @@ class Unreachable(ApiError):
 
     def __init__(self, cause: Exception) -> None:
         super().__init__(0, "Unreachable", f"{type(cause).__name__}: {cause}")
-
-
-@dataclass(frozen=True, slots=True)
-class Resource:
-    """Where a kind lives in the REST API."""
-
-    group: str
-    version: str
-    plural: str
-    namespaced: bool = True
-
-    @property
-    def api_version(self) -> str:
-        return f"{self.group}/{self.version}" if self.group else self.version
-
-    def path(
-        self, namespace: str | None = None, name: str | None = None, subresource: str | None = None
-    ) -> str:
-        base = f"/apis/{self.group}/{self.version}" if self.group else f"/api/{self.version}"
-        if namespace is not None and self.namespaced:
-            base += f"/namespaces/{namespace}"
-        base += f"/{self.plural}"
-        if name is not None:
-            base += f"/{name}"
-        if subresource is not None:
-            base += f"/{subresource}"
-        return base
-
-
-SECRETS = Resource("", "v1", "secrets")
-CONFIGMAPS = Resource("", "v1", "configmaps")
-NAMESPACES = Resource("", "v1", "namespaces", namespaced=False)
-EVENTS = Resource("events.k8s.io", "v1", "events")
-LEASES = Resource("coordination.k8s.io", "v1", "leases")
-SERVICE_ACCOUNTS = Resource("", "v1", "serviceaccounts")
-CRDS = Resource("apiextensions.k8s.io", "v1", "customresourcedefinitions", namespaced=False)
-ADMISSION_POLICIES = Resource(
-    "admissionregistration.k8s.io", "v1", "validatingadmissionpolicies", namespaced=False
-)
-ADMISSION_POLICY_BINDINGS = Resource(
-    "admissionregistration.k8s.io", "v1", "validatingadmissionpolicybindings", namespaced=False
-)
-SECRET_SYNCS = Resource(secretsync.GROUP, secretsync.VERSION, secretsync.PLURAL)
-SECRET_STORES = Resource(secretsync.GROUP, secretsync.VERSION, stores.STORE_PLURAL)
-
-
-class TokenBucket:
-    """client-go's flowcontrol limiter: `qps` tokens a second, at most `burst` saved."""
-
-    def __init__(self, qps: float, burst: int) -> None:
-        self._qps = qps
-        self._burst = float(burst)
-        self._tokens = float(burst)
-        self._last = time.monotonic()
-        self._lock = asyncio.Lock()
-
-    async def acquire(self) -> None:
-        if self._qps <= 0:
-            return
-        async with self._lock:
-            now = time.monotonic()
-            self._tokens = min(self._burst, self._tokens + (now - self._last) * self._qps)
-            self._last = now
-            if self._tokens < 1:
-                await asyncio.sleep((1 - self._tokens) / self._qps)
-                self._last = time.monotonic()
-                self._tokens = 0
-            else:
-                self._tokens -= 1
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,15 +26,16 @@ acquire/renew/release requests are the only writes that pass it.
 from __future__ import annotations
 
 import asyncio
-import datetime
 import logging
 import time
 from dataclasses import dataclass
 
 from prometheus_client import Gauge
 
+from secretloom.api import kubetime
 from secretloom.runtime import metrics
-from secretloom.runtime.kube import LEASES, ApiError, KubeClient, Obj
+from secretloom.runtime.kube import ApiError, KubeClient, Obj
+from secretloom.runtime.resources import LEASES
 
 log = logging.getLogger(__name__)
 
@@ -46,10 +47,6 @@ class LeaseConfig:
     lease_duration: float = 15.0
     renew_deadline: float = 10.0
     retry_period: float = 2.0
-
-
-def _micro_time() -> str:
-    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 class LeaderElector:
@@ -150,7 +147,7 @@ class LeaderElector:
         return True
 
     async def _acquire_or_renew(self) -> bool:
-        now = _micro_time()
+        now = kubetime.micro_now()
         spec: Obj = {
             "holderIdentity": self.identity,
             "leaseDurationSeconds": int(self._config.lease_duration),

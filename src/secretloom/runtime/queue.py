@@ -6,8 +6,9 @@
 - Delayed adds keep only the earliest due time per key, so a flood of
   `add_after` calls for one key arms one timer.
 - Failures back off per key exponentially (5 ms doubling to 1000 s, as
-  client-go's default), combined with a global token bucket (10 qps, burst 100)
-  so that a mass failure cannot become a retry storm; `forget` resets a key.
+  client-go's default), combined with a global token bucket (10 qps, burst
+  100; `runtime/bucket.py`) so that a mass failure cannot become a retry
+  storm; `forget` resets a key.
   A caller that keeps a key's failure count itself (the SecretSync reconciler
   keeps it in the object's memory record) asks `after(failures)` instead.
 """
@@ -16,9 +17,10 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import time
 from collections.abc import Hashable
 from typing import Generic, TypeVar
+
+from secretloom.runtime.bucket import TokenBucket
 
 K = TypeVar("K", bound=Hashable)
 
@@ -34,10 +36,7 @@ class RateLimiter(Generic[K]):
         self._base = base_delay
         self._max = max_delay
         self._failures: dict[K, int] = collections.defaultdict(int)
-        self._qps = qps
-        self._burst = float(burst)
-        self._tokens = float(burst)
-        self._last = time.monotonic()
+        self._bucket = TokenBucket(qps, burst)
 
     def when(self, key: K) -> float:
         """Delay before retrying `key`: the larger of its backoff and the bucket's wait."""
@@ -48,17 +47,10 @@ class RateLimiter(Generic[K]):
     def after(self, failures: int) -> float:
         """Delay after `failures` earlier failures of one key, with the global bucket's wait."""
         per_key = min(self._base * 2.0**failures, self._max)
-        return max(per_key, self._bucket_delay())
+        return max(per_key, self._bucket.reserve())
 
     def forget(self, key: K) -> None:
         self._failures.pop(key, None)
-
-    def _bucket_delay(self) -> float:
-        now = time.monotonic()
-        self._tokens = min(self._burst, self._tokens + (now - self._last) * self._qps)
-        self._last = now
-        self._tokens -= 1
-        return 0.0 if self._tokens >= 0 else -self._tokens / self._qps
 
 
 class ShutDown(Exception):

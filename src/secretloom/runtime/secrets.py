@@ -19,7 +19,9 @@ from collections.abc import Callable, Sequence
 
 from secretloom.runtime.cache import Cache
 from secretloom.runtime.informer import Key
-from secretloom.runtime.kube import SECRETS, ApiError, KubeClient, Obj
+from secretloom.runtime.kube import ApiError, KubeClient, Obj
+from secretloom.runtime.meta import meta_of, strip_managed_fields
+from secretloom.runtime.resources import SECRETS
 
 STRIPPED = "__secretloomDataStripped"
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
@@ -63,7 +65,5 @@ class SecretCache:
 
 
 def _trim(obj: Obj) -> Obj:
-    meta = obj["metadata"]
-    meta.pop("managedFields", None)
-    (meta.get("annotations") or {}).pop(LAST_APPLIED, None)
+    (meta_of(strip_managed_fields(obj)).get("annotations") or {}).pop(LAST_APPLIED, None)
     return obj

@@ -56,8 +56,9 @@ import time
 from collections.abc import Callable
 
 from secretloom.runtime import metrics
-from secretloom.runtime.kube import LEASES, ApiError, KubeClient
+from secretloom.runtime.kube import ApiError, KubeClient
 from secretloom.runtime.leader import LeaderElector, LeaseConfig
+from secretloom.runtime.resources import LEASES
 
 log = logging.getLogger(__name__)
 _NAMESPACED = re.compile(r"/namespaces/([^/]+)/")

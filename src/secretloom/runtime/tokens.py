@@ -36,7 +36,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from secretloom.runtime.kube import SERVICE_ACCOUNTS, ApiError, KubeClient
+from secretloom.runtime.kube import ApiError, KubeClient
+from secretloom.runtime.resources import SERVICE_ACCOUNTS
 
 MIN_EXPIRATION_SECONDS = 600
 # Secrets of this type hold a long-lived API credential: never read them as a store's.

@@ -27,8 +27,10 @@ from typing import Any
 
 import yaml
 
-from secretloom.api.secretsync import GROUP, REFRESH_ANNOTATION, VERSION
-from secretloom.runtime.kube import NAMESPACES, SECRETS, ApiError, KubeClient, Obj, Resource
+from secretloom.api.secretsync import REFRESH_ANNOTATION
+from secretloom.runtime.kube import ApiError, KubeClient, Obj
+from secretloom.runtime.meta import data_keys_by_manager
+from secretloom.runtime.resources import NAMESPACES, SECRET_STORES, SECRET_SYNCS, SECRETS
 from secretloom.testing import assets
 from secretloom.testing.openbao import OpenBaoError, OpenBaoServer, find_bao
 
@@ -42,7 +44,7 @@ VALUES = {
 }
 # Who applies what, as in the real setup: Helm the shell, each team its source.
 _MANAGERS = {TARGET: "helm", "argocd-notifications-secret-slack": "chat-team"}
-_PLURALS = {"SecretStore": "secretstores", "SecretSync": "secretsyncs"}
+_RESOURCES = {"SecretStore": SECRET_STORES, "SecretSync": SECRET_SYNCS}
 
 
 def unavailable() -> str | None:
@@ -90,7 +92,7 @@ def _path(obj: Obj) -> str:
     meta = obj["metadata"]
     if obj["kind"] == "Secret":
         return SECRETS.path(meta["namespace"], meta["name"])
-    return Resource(GROUP, VERSION, _PLURALS[obj["kind"]]).path(meta["namespace"], meta["name"])
+    return _RESOURCES[obj["kind"]].path(meta["namespace"], meta["name"])
 
 
 def _secret_body(obj: Obj) -> Obj:
@@ -138,15 +140,6 @@ def target_values(secret: Obj | None) -> dict[str, str]:
     return {k: base64.b64decode(v).decode() for k, v in data.items()}
 
 
-def key_owners(secret: Obj) -> dict[str, str]:
-    """Data key -> the field manager that owns it."""
-    owners: dict[str, str] = {}
-    for entry in secret["metadata"].get("managedFields") or []:
-        for field in (entry.get("fieldsV1") or {}).get("f:data") or {}:
-            owners[field.removeprefix("f:")] = entry["manager"]
-    return owners
-
-
 async def wait_for(
     kube: KubeClient,
     namespace: str,
@@ -184,7 +177,8 @@ async def scenario(
     }
     secret = await wait_for(kube, namespace, first, timeout)
     echo(f"{namespace}/{TARGET}, each key owned by its own field manager:")
-    for key, manager in sorted(key_owners(secret).items()):
+    owners = {k: m for m, keys in data_keys_by_manager(secret).items() for k in keys}
+    for key, manager in sorted(owners.items()):
         echo(f"  {key:<16} <- {manager}")
     rotated = "demo-grafana-key-2"
     echo("rotating argocd/grafana in Vault, then asking for a refresh now")
@@ -195,7 +189,7 @@ async def scenario(
         mount_point=MOUNT,
     )
     await kube.merge_patch(
-        Resource(GROUP, VERSION, "secretsyncs").path(namespace, "grafana-token"),
+        SECRET_SYNCS.path(namespace, "grafana-token"),
         {"metadata": {"annotations": {REFRESH_ANNOTATION: str(time.time())}}},
     )
     await wait_for(kube, namespace, {**first, "grafana-api-key": rotated}, timeout)

@@ -47,7 +47,7 @@ class _Entry:
     retired: bool = False
 
 
-class Clients:
+class ProviderClients:
     def __init__(
         self,
         client: KubeClient,

@@ -20,8 +20,9 @@ from dataclasses import dataclass
 
 from pydantic import ValidationError
 
-from secretloom.api import stores as api
+from secretloom.api import stores as store_api
 from secretloom.api.base import Model
+from secretloom.api.invalid import invalid_fields
 from secretloom.api.secretsync import StoreRef
 from secretloom.controllers.secretstore import scope
 from secretloom.runtime.cache import Cache
@@ -63,28 +64,31 @@ class StoreHandle:
         return f"{self.kind.lower()}/{self.name}"
 
 
-def key_of(kind: str, obj: Obj) -> StoreKey:
+def store_key(kind: str, obj: Obj) -> StoreKey:
     meta = obj["metadata"]
     return (kind, meta.get("namespace", ""), meta["name"])
 
 
 def parse(
     kind: str, obj: Obj
-) -> tuple[StoreHandle, api.SecretStoreSpec | api.ClusterSecretStoreSpec]:
+) -> tuple[StoreHandle, store_api.SecretStoreSpec | store_api.ClusterSecretStoreSpec]:
     """The handle and parsed spec of a store object; `StoreProblem` if the spec is invalid."""
     meta = obj["metadata"]
-    model = api.ClusterSecretStoreSpec if kind == api.CLUSTER_STORE_KIND else api.SecretStoreSpec
+    model = (
+        store_api.ClusterSecretStoreSpec
+        if kind == store_api.CLUSTER_STORE_KIND
+        else store_api.SecretStoreSpec
+    )
     try:
         spec = model.model_validate(obj.get("spec") or {})
     except ValidationError as err:
-        fields = ", ".join(".".join(str(p) for p in e["loc"]) or "spec" for e in err.errors()[:5])
         raise StoreProblem(
-            "InvalidSpec", f"{kind} {meta['name']!r} has an invalid spec at: {fields}"
+            "InvalidSpec", f"{kind} {meta['name']!r} has an invalid spec at: {invalid_fields(err)}"
         ) from None
     provider, provider_spec = spec.provider.selected()
     credentials = (
         spec.credentials_namespace
-        if isinstance(spec, api.ClusterSecretStoreSpec)
+        if isinstance(spec, store_api.ClusterSecretStoreSpec)
         else meta.get("namespace", "")
     )
     handle = StoreHandle(
@@ -110,7 +114,7 @@ class StoreLookup:
 
     def find(self, ref: StoreRef, namespace: str) -> StoreHandle:
         """The store `ref` names, for a SecretSync in `namespace`."""
-        if ref.kind == api.STORE_KIND:
+        if ref.kind == store_api.STORE_KIND:
             return self._namespaced(ref, namespace)
         return self._cluster(ref, namespace)
 
@@ -126,7 +130,7 @@ class StoreLookup:
             raise StoreProblem(
                 "StoreNotFound", f"SecretStore {ref.name!r} not found in namespace {namespace!r}"
             )
-        return parse(api.STORE_KIND, obj)[0]
+        return parse(store_api.STORE_KIND, obj)[0]
 
     def _cluster(self, ref: StoreRef, namespace: str) -> StoreHandle:
         if ref.namespace:
@@ -142,8 +146,8 @@ class StoreLookup:
         obj = self._cluster_stores.get(("", ref.name))
         if obj is None:
             raise StoreProblem("StoreNotFound", f"ClusterSecretStore {ref.name!r} not found")
-        handle, spec = parse(api.CLUSTER_STORE_KIND, obj)
-        assert isinstance(spec, api.ClusterSecretStoreSpec)
+        handle, spec = parse(store_api.CLUSTER_STORE_KIND, obj)
+        assert isinstance(spec, store_api.ClusterSecretStoreSpec)
         refused = scope.refusal(spec, ref.name, namespace, self._labels(namespace))
         if refused is not None:
             raise StoreProblem("NamespaceNotAllowed", refused)

@@ -20,15 +20,15 @@ import logging
 from secretloom.api.conditions import Condition
 from secretloom.api.stores import CLUSTER_STORE_KIND, StoreStatus
 from secretloom.controllers.refresh import RefreshPolicy, jittered
-from secretloom.controllers.secretstore.clients import Clients
+from secretloom.controllers.secretstore.clients import ProviderClients
 from secretloom.controllers.secretstore.lookup import StoreKey, StoreProblem, parse
-from secretloom.controllers.secretstore.resources import CLUSTER_STORES, STORES
 from secretloom.controllers.status import write_status
 from secretloom.providers.protocol import ProviderError
 from secretloom.runtime.cache import Cache
 from secretloom.runtime.kube import KubeClient, Obj
 from secretloom.runtime.queue import RateLimiter
 from secretloom.runtime.reconcile import Result
+from secretloom.runtime.resources import CLUSTER_SECRET_STORES, SECRET_STORES
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +39,7 @@ class StoreReconciler:
         client: KubeClient,
         stores: Cache,
         cluster_stores: Cache | None,
-        clients: Clients,
+        clients: ProviderClients,
         policy: RefreshPolicy | None = None,
     ) -> None:
         self._client = client
@@ -86,7 +86,7 @@ class StoreReconciler:
         meta = obj["metadata"]
         namespace = meta.get("namespace")
         cache = self._stores if namespace else self._cluster_stores
-        resource = STORES if namespace else CLUSTER_STORES
+        resource = SECRET_STORES if namespace else CLUSTER_SECRET_STORES
         if cache is not None:
             path = resource.path(namespace, meta["name"], "status")
             await write_status(self._client, cache, path, obj, status)

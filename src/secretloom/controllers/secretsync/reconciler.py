@@ -50,7 +50,9 @@ from collections.abc import Callable
 
 from pydantic import ValidationError
 
+from secretloom.api import kubetime
 from secretloom.api import secretsync as api
+from secretloom.api.invalid import invalid_fields
 from secretloom.controllers.refresh import RefreshPolicy, jittered
 from secretloom.controllers.secretsync import plan as planning
 from secretloom.controllers.secretsync import refresh, report
@@ -70,16 +72,18 @@ from secretloom.controllers.secretsync.reads import (
     resume,
     unreadable,
 )
-from secretloom.controllers.secretsync.resources import FIELD_MANAGERS, SYNCS
+from secretloom.controllers.secretsync.resources import FIELD_MANAGERS
 from secretloom.controllers.secretsync.sources import Sources
 from secretloom.controllers.status import unchanged, write_status
 from secretloom.runtime import metrics
 from secretloom.runtime.cache import Cache
 from secretloom.runtime.events import EventRecorder
-from secretloom.runtime.informer import Key, strip_managed_fields
-from secretloom.runtime.kube import SECRETS, ApiError, KubeClient, Obj, Unreachable
+from secretloom.runtime.informer import Key
+from secretloom.runtime.kube import ApiError, KubeClient, Obj, Unreachable
+from secretloom.runtime.meta import data_keys_by_manager, strip_managed_fields
 from secretloom.runtime.queue import RateLimiter
 from secretloom.runtime.reconcile import Result, TerminalError
+from secretloom.runtime.resources import SECRET_SYNCS, SECRETS
 from secretloom.runtime.secrets import SecretCache
 
 log = logging.getLogger(__name__)
@@ -166,7 +170,7 @@ class SecretSyncReconciler:
             self._memory.forget(key)
             generation = int(obj["metadata"].get("generation") or 0)
             await self._write_status(obj, report.invalid_spec(generation, err))
-            raise TerminalError(f"invalid spec: {err.error_count()} error(s)") from None
+            raise TerminalError(f"invalid spec at: {invalid_fields(err)}") from None
         return await self._sync(key, obj, spec)
 
     async def _sync(self, key: Key, obj: Obj, spec: api.SecretSyncSpec) -> Result:
@@ -328,10 +332,12 @@ class SecretSyncReconciler:
             memory.poll_failures += 1
         else:
             memory.poll_failures = 0
-            last_refresh = refresh.rfc3339(wall)
+            last_refresh = kubetime.format_time(wall)
             delay = jittered(interval, self._policy.jitter) if interval > 0 else math.inf
         upcoming = (
-            refresh.rfc3339(wall + datetime.timedelta(seconds=delay)) if delay < math.inf else ""
+            kubetime.format_time(wall + datetime.timedelta(seconds=delay))
+            if delay < math.inf
+            else ""
         )
         memory.reads = refresh.Remembered(reads, ask, now + delay, last_refresh, upcoming)
         log.debug(
@@ -483,7 +489,7 @@ class SecretSyncReconciler:
 
     async def _write_status(self, obj: Obj, status: api.SecretSyncStatus) -> None:
         meta = obj["metadata"]
-        path = SYNCS.path(meta["namespace"], meta["name"], "status")
+        path = SECRET_SYNCS.path(meta["namespace"], meta["name"], "status")
         await write_status(self._client, self._syncs, path, obj, status)
 
     # -- deletion -----------------------------------------------------------------
@@ -497,7 +503,7 @@ class SecretSyncReconciler:
         }
         if present:
             body["metadata"]["finalizers"] = [FINALIZER]
-        path = SYNCS.path(meta["namespace"], meta["name"])
+        path = SECRET_SYNCS.path(meta["namespace"], meta["name"])
         try:
             updated = await self._client.apply(path, body, field_manager=CONTROLLER_MANAGER)
         except ApiError as err:
@@ -571,13 +577,8 @@ class SecretSyncReconciler:
 
 def _other_managers_keys(secret: Obj, manager: str) -> set[str]:
     """Data keys some field manager other than `manager` owns in `secret`."""
-    keys: set[str] = set()
-    for entry in secret["metadata"].get("managedFields") or []:
-        if entry.get("manager") == manager:
-            continue
-        data = (entry.get("fieldsV1") or {}).get("f:data") or {}
-        keys.update(k[2:] for k in data if k.startswith("f:"))
-    return keys
+    owners = data_keys_by_manager(secret)
+    return set().union(*(keys for who, keys in owners.items() if who != manager))
 
 
 def _status_of(obj: Obj) -> api.SecretSyncStatus:

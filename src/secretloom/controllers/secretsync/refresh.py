@@ -34,6 +34,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from secretloom.api import kubetime
 from secretloom.api import secretsync as api
 from secretloom.controllers.secretsync.naming import version_hash
 from secretloom.controllers.secretsync.reads import StoreReads
@@ -91,17 +92,6 @@ def request_of(annotations: Mapping[str, str] | None) -> str:
     return "" if value is None else version_hash("refresh", value)
 
 
-def rfc3339(moment: datetime.datetime) -> str:
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def parse_time(text: str) -> datetime.datetime | None:
-    try:
-        return datetime.datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.UTC)
-    except ValueError:
-        return None
-
-
 def resume_window(
     status: api.SecretSyncStatus,
     *,
@@ -123,7 +113,7 @@ def resume_window(
         return None
     if interval <= 0:
         return math.inf
-    next_at = parse_time(status.next_refresh_time)
+    next_at = kubetime.parse(status.next_refresh_time)
     if next_at is None or next_at <= now:
         return None
     return (next_at - now).total_seconds()

@@ -26,6 +26,7 @@ from pydantic import ValidationError
 
 from secretloom.api import secretsync as api
 from secretloom.api.conditions import Condition
+from secretloom.api.invalid import invalid_fields
 from secretloom.controllers.secretsync import plan as planning
 from secretloom.controllers.secretsync.naming import field_manager
 from secretloom.controllers.secretsync.refresh import Remembered
@@ -161,7 +162,6 @@ def events(
 
 def invalid_spec(generation: int, err: ValidationError) -> api.SecretSyncStatus:
     """The status of a SecretSync whose spec does not parse: field paths, never input."""
-    fields = ", ".join(".".join(str(p) for p in e["loc"]) for e in err.errors()[:5])
     return api.SecretSyncStatus(
         observed_generation=generation,
         conditions=[
@@ -169,7 +169,7 @@ def invalid_spec(generation: int, err: ValidationError) -> api.SecretSyncStatus:
                 type="Ready",
                 status="False",
                 reason="InvalidSpec",
-                message=f"spec is invalid at: {fields}",
+                message=f"spec is invalid at: {invalid_fields(err)}",
                 observed_generation=generation,
             )
         ],

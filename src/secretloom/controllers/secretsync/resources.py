@@ -1,4 +1,4 @@
-"""Where SecretSyncs live in the REST API, and the cache index of their field managers.
+"""The cache index of SecretSyncs by field manager.
 
 `FIELD_MANAGERS` answers "which SecretSync writes as this field manager?" for
 the conflict rules: a 409 names managers, and only a manager that belongs to
@@ -8,15 +8,14 @@ an existing SecretSync counts as one. Any writer can call itself
 
 from __future__ import annotations
 
-from secretloom.api import secretsync as api
 from secretloom.controllers.secretsync.naming import field_manager
-from secretloom.runtime.kube import Obj, Resource
+from secretloom.runtime.kube import Obj
+from secretloom.runtime.meta import meta_of
 
-SYNCS = Resource(api.GROUP, api.VERSION, api.PLURAL)
 FIELD_MANAGERS = "field-manager"
 
 
 def manager_index(obj: Obj) -> list[str]:
     """Index: the field manager a SecretSync writes its target keys as."""
-    meta = obj["metadata"]
+    meta = meta_of(obj)
     return [field_manager(meta.get("namespace", ""), meta["name"])]

@@ -36,7 +36,7 @@ from secrets import token_bytes
 from typing import TypeVar
 
 from secretloom.api import secretsync as api
-from secretloom.controllers.secretstore.clients import Clients
+from secretloom.controllers.secretstore.clients import ProviderClients
 from secretloom.controllers.secretstore.lookup import StoreHandle, StoreLookup, StoreProblem
 from secretloom.controllers.secretsync.naming import version_hash
 from secretloom.controllers.secretsync.plan import SERVICE_ACCOUNT_TOKEN, Resolved
@@ -48,7 +48,7 @@ from secretloom.controllers.secretsync.reads import (
     store_indexes,
 )
 from secretloom.providers.context import store_context
-from secretloom.providers.kubernetes import key_of
+from secretloom.providers.kubernetes import key_bytes
 from secretloom.providers.protocol import (
     InvalidConfig,
     NotFound,
@@ -100,7 +100,7 @@ class _CachedSecrets:
                 )
             meta = obj["metadata"]
             self.versions[name] = version_hash(meta["uid"], meta["resourceVersion"])
-        return key_of(obj, "Secret", name, key)
+        return key_bytes(obj, "Secret", name, key)
 
 
 class Sources:
@@ -109,7 +109,7 @@ class Sources:
         client: KubeClient,
         secrets: SecretCache,
         lookup: StoreLookup,
-        clients: Clients,
+        clients: ProviderClients,
         registry: Registry,
     ) -> None:
         self._client = client
