@@ -67,7 +67,11 @@ class Process:
         return cpu_seconds(self.pid)
 
     def _status(self, field: str) -> int:
-        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
+        try:
+            status = Path(f"/proc/{self.pid}/status").read_text()
+        except OSError:
+            return 0  # killed (a fault injection) and already reaped
+        for line in status.splitlines():
             if line.startswith(field + ":"):
                 return int(line.split()[1]) * 1024
         return 0
@@ -159,6 +163,7 @@ class Controller(Process):
         burst: int,
         python: Sequence[str] = (sys.executable,),
         timeout: float = 60.0,
+        extra: Sequence[str] = (),
     ) -> Controller:
         port = free_port()
         argv = [
@@ -173,6 +178,7 @@ class Controller(Process):
             f"--burst={burst}",
             f"--metrics-addr=127.0.0.1:{port}",
             "--log-level=warning",
+            *extra,
         ]
         self = cls("controller", await _spawn(argv, log, stdout_pipe=False), log)
         self.port = port
