@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 
 from secretloom import __version__
-from secretloom.cli import cluster, controller, crds, demo, owners, render, sops
+from secretloom.cli import cluster, controller, convert, crds, demo, owners, render, sops
 
 app = typer.Typer(
     name="secretloom",
@@ -48,3 +48,4 @@ app.command("render")(render.render)
 app.add_typer(sops.app, name="sops")
 app.command("demo")(demo.demo)
 app.command("owners")(owners.owners)
+app.command("convert")(convert.convert)
