@@ -11,7 +11,17 @@ from typing import Annotated
 import typer
 
 from secretloom import __version__
-from secretloom.cli import cluster, controller, convert, crds, demo, owners, render, sops
+from secretloom.cli import (
+    cluster,
+    controller,
+    convert,
+    crds,
+    demo,
+    owners,
+    render,
+    sops,
+    testfile,
+)
 
 app = typer.Typer(
     name="secretloom",
@@ -49,3 +59,4 @@ app.add_typer(sops.app, name="sops")
 app.command("demo")(demo.demo)
 app.command("owners")(owners.owners)
 app.command("convert")(convert.convert)
+app.command("test")(testfile.offline_test)
