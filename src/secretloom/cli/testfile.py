@@ -76,7 +76,7 @@ def _split(ref: Any, what: str) -> tuple[str, str]:
     return namespace or "default", name
 
 
-def _manifests(base: Path, case: dict[str, Any]) -> list[tuple[dict[str, Any], str | None]]:
+def manifests(base: Path, case: dict[str, Any]) -> list[tuple[dict[str, Any], str | None]]:
     """(manifest, field manager or None) for the resources, then the inline objects."""
     docs: list[Any] = []
     for entry in case.get("resources") or []:
@@ -99,10 +99,10 @@ def _manifests(base: Path, case: dict[str, Any]) -> list[tuple[dict[str, Any], s
     return [(d, m) for d, m in found if isinstance(d, dict) and d.get("kind")]
 
 
-def _world(base: Path, case: dict[str, Any]) -> simulate.World:
+def load_world(base: Path, case: dict[str, Any]) -> simulate.World:
     world = simulate.World()
     managers = {str(k): str(v) for k, v in (case.get("fieldManagers") or {}).items()}
-    for doc, writer in _manifests(base, case):
+    for doc, writer in manifests(base, case):
         meta = doc.get("metadata") or {}
         namespace, name = meta.get("namespace") or "default", str(meta.get("name", ""))
         if doc["kind"] == "Secret":
@@ -211,7 +211,7 @@ def run_file(path: Path) -> list[Check]:
     for index, case in enumerate(cases):
         name = str(case.get("name") or f"case {index}")
         try:
-            world = _world(path.parent, case)
+            world = load_world(path.parent, case)
             simulate.run(world)
             for expect in case.get("expect") or []:
                 if "secret" in expect:
