@@ -12,6 +12,7 @@ import typer
 
 from secretloom import __version__
 from secretloom.cli import (
+    check,
     cluster,
     controller,
     convert,
@@ -60,3 +61,4 @@ app.command("demo")(demo.demo)
 app.command("owners")(owners.owners)
 app.command("convert")(convert.convert)
 app.command("test")(testfile.offline_test)
+app.add_typer(check.app, name="check")
