@@ -255,3 +255,26 @@ def test_cli_missing_file_is_one_line(tmp_path: Path) -> None:
     assert (
         done.stderr == f"secretloom: error: {tmp_path / 'nope.yaml'}: No such file or directory\n"
     )
+
+
+def test_cli_unpacks_a_kubectl_list_and_ignores_defaulted_fields() -> None:
+    docs = load("seed-000-policy.yaml") + load("eso.yaml") + load("vso.yaml")
+    for doc in docs:  # what `kubectl get -o yaml` adds
+        doc["metadata"].update(resourceVersion="42", uid="u-1", managedFields=[{"manager": "x"}])
+        doc["status"] = {"conditions": []}
+    docs[0]["spec"].update(admission=True, emitWarning=False, validationFailureAction="Audit")
+    docs[0]["spec"]["rules"][0].update(exclude={}, skipBackgroundRequests=True)
+    for doc in docs:
+        if doc["kind"] == "VaultStaticSecret":
+            doc["spec"].update(rolloutRestartTargets=[], syncConfig={})
+            doc["spec"]["destination"].update(overwrite=False, labels={}, annotations={})
+        if doc["kind"] == "VaultConnection":
+            doc["spec"].update(skipTLSVerify=False, tlsServerName="", headers={})
+    listing = {"apiVersion": "v1", "kind": "List", "items": docs}
+    done = run("-", stdin=yaml.safe_dump(listing))
+    assert done.returncode == 0, done.stderr
+    assert len([d for d in yaml.safe_load_all(done.stdout) if d]) == 10
+    docs[-1]["spec"]["destination"]["labels"] = {"team": "a"}  # set: reported
+    done = run("-", stdin=yaml.safe_dump(listing))
+    assert done.returncode == 2
+    assert "not converted: VaultStaticSecret apps/grafana spec.destination.labels: " in done.stderr

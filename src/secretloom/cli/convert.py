@@ -1,7 +1,8 @@
 """`secretloom convert`: manifests of Kyverno, External Secrets and VSO -> secretloom.
 
 Reads files, directories (every *.yaml, *.yml, *.json below, in name order) or
-stdin (`-`, or no argument), multi-document YAML; prints the converted
+stdin (`-`, or no argument), multi-document YAML (a `kind: List`, as
+`kubectl get -o yaml` prints, is unpacked); prints the converted
 manifests on stdout (or `--output`) and, on stderr, one `not converted:` line
 per field that did not carry over, with the reason, and one `note:` line per
 adaptation worth knowing (`--quiet` hides the notes). The conversion itself is
@@ -86,8 +87,14 @@ def _read(path: Path) -> str:
 
 def _parse(name: str, text: str) -> list[Any]:
     try:
-        return [doc for doc in yaml.safe_load_all(text) if doc is not None]
+        docs = [doc for doc in yaml.safe_load_all(text) if doc is not None]
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark is not None else ""
         fail(f"{name}:{where} is not valid YAML")
+    # `kubectl get -o yaml` of several objects prints one `kind: List`.
+    return [item for doc in docs for item in (doc.get("items") or [] if _is_list(doc) else [doc])]
+
+
+def _is_list(doc: Any) -> bool:
+    return isinstance(doc, dict) and str(doc.get("kind", "")).endswith("List") and "items" in doc

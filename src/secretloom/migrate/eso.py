@@ -46,7 +46,7 @@ from secretloom.api.secretsync import (
     MIN_REFRESH_SECONDS,
     duration_seconds,
 )
-from secretloom.migrate.model import Conversion, Obj, Scope, describe, manifest
+from secretloom.migrate.model import Conversion, Obj, Scope, describe, extra, manifest
 
 GROUP = "external-secrets.io"
 STORE_KINDS = ("SecretStore", "ClusterSecretStore")
@@ -126,7 +126,7 @@ def convert_store(doc: Obj) -> Conversion:
     if info.provider != "vault":
         scope.refuse(f"spec.provider.{info.provider}", "secretloom has only the vault provider")
         return result
-    for field in sorted(set(spec) - {"provider", "conditions", "refreshInterval", "controller"}):
+    for field in extra(spec, {"provider", "conditions", "refreshInterval", "controller"}):
         scope.refuse(f"spec.{field}", "no secretloom equivalent")
     if spec.get("controller"):
         scope.note("spec.controller", "secretloom has no controller classes; ignored")
@@ -157,7 +157,7 @@ def convert_store(doc: Obj) -> Conversion:
 
 def _vault(scope: Scope, path: str, vault: Obj, refs: list[tuple[str, str | None]]) -> Obj:
     known = {"server", "path", "version", "namespace", "caProvider", "auth"}
-    for field in sorted(set(vault) - known):
+    for field in extra(vault, known):
         scope.refuse(f"{path}.{field}", "no secretloom equivalent")
     out: Obj = {
         "server": vault.get("server"),
@@ -242,7 +242,7 @@ def convert_external_secret(doc: Obj, stores: dict[tuple[str, str, str], StoreIn
     scope = Scope(result, describe(doc))
     meta, spec = doc.get("metadata") or {}, doc.get("spec") or {}
     namespace = meta.get("namespace") or "default"
-    for field in sorted(set(spec) - _ES_SPEC):
+    for field in extra(spec, _ES_SPEC):
         scope.refuse(f"spec.{field}", "no secretloom equivalent")
     default_ref = spec.get("secretStoreRef") or {}
     resolver = _Stores(scope, namespace, stores)
@@ -298,7 +298,7 @@ def _interval(scope: Scope, spec: Obj) -> str | None:
 
 
 def _target(scope: Scope, target: Obj, default_name: str) -> Obj | None:
-    for field in sorted(set(target) - _TARGET):
+    for field in extra(target, _TARGET):
         scope.refuse(f"spec.target.{field}", "no secretloom equivalent")
     name = target.get("name") or default_name
     policy = target.get("creationPolicy", "Owner")
@@ -370,7 +370,7 @@ class _Stores:
 
 def _remote(scope: Scope, path: str, remote: Obj) -> bool:
     fine = True
-    for field in sorted(set(remote) - _REMOTE_REF):
+    for field in extra(remote, _REMOTE_REF):
         scope.refuse(f"{path}.{field}", "no secretloom equivalent")
         fine = False
     for field, default in _DEFAULTS.items():
@@ -437,7 +437,7 @@ def _data_entry(
 def _data_from(
     scope: Scope, path: str, entry: Obj, default_ref: Obj, stores: _Stores
 ) -> Obj | None:
-    for field in sorted(set(entry) - {"extract", "sourceRef"}):
+    for field in extra(entry, {"extract", "sourceRef"}):
         scope.refuse(f"{path}.{field}", "only dataFrom.extract converts")
     extract = entry.get("extract")
     if not extract:
@@ -472,7 +472,7 @@ def _template(
     target: Obj | None,
 ) -> tuple[list[Obj], list[Obj]]:
     known = {"engineVersion", "type", "data", "mergePolicy"}
-    for field in sorted(set(template) - known):
+    for field in extra(template, known):
         scope.refuse(f"spec.target.template.{field}", "no secretloom equivalent")
     if template.get("type") and target is not None:
         target["type"] = template["type"]

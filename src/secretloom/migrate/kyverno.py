@@ -31,7 +31,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from secretloom.migrate.model import Conversion, Obj, Scope, describe, manifest
+from secretloom.migrate.model import Conversion, Obj, Scope, describe, extra, manifest
 
 KINDS = ("Policy", "ClusterPolicy")
 _KEY_REF = re.compile(
@@ -39,6 +39,12 @@ _KEY_REF = re.compile(
     r"\s*\}\}$"
 )
 _SAME_NAMESPACE = re.compile(r"^\{\{\s*request\.(?:object\.metadata\.)?namespace\s*\}\}$")
+# Admission-time and reporting settings: no bearing on what a mutate-existing rule writes.
+_SPEC_FIELDS = {
+    "rules", "background", "validationFailureAction", "admission", "emitWarning",
+    "failurePolicy", "webhookTimeoutSeconds", "schemaValidation", "useServerSideApply",
+    "mutateExistingOnPolicyUpdate",
+}  # fmt: skip
 _RULE_FIELDS = {"name", "match", "mutate", "skipBackgroundRequests"}
 _MUTATE_FIELDS = {"targets", "patchStrategicMerge", "mutateExistingOnPolicyUpdate"}
 _FILTER_FIELDS = {"kinds", "names", "name", "namespaces", "operations"}
@@ -59,7 +65,7 @@ def convert(doc: Obj) -> Conversion:
     cluster_wide = doc.get("kind") == "ClusterPolicy"
     meta = doc.get("metadata") or {}
     spec = doc.get("spec") or {}
-    for field in sorted(set(spec) - {"rules", "background", "validationFailureAction"}):
+    for field in extra(spec, _SPEC_FIELDS):
         scope.refuse(f"spec.{field}", "no secretloom equivalent")
     syncs: dict[tuple[str, str, str], _Sync] = {}
     written: dict[tuple[str, str, str], str] = {}  # (ns, target, key) -> source
@@ -119,9 +125,9 @@ def _rule(
         kind = next((k for k in ("validate", "generate", "verifyImages") if k in rule), "mutate")
         scope.refuse(path, f"rule {name!r} is a {kind} rule, not a mutate-existing rule")
         return []
-    for field in sorted(set(rule) - _RULE_FIELDS):
+    for field in extra(rule, _RULE_FIELDS):
         scope.refuse(f"{path}.{field}", f"rule {name!r}: no secretloom equivalent")
-    for field in sorted(set(mutate) - _MUTATE_FIELDS):
+    for field in extra(mutate, _MUTATE_FIELDS):
         scope.refuse(f"{path}.mutate.{field}", "only patchStrategicMerge of data keys converts")
     keys = _patch_keys(scope, f"{path}.mutate.patchStrategicMerge", mutate)
     sources = _sources(
@@ -148,7 +154,7 @@ def _patch_keys(scope: Scope, path: str, mutate: Obj) -> dict[str, str]:
     if not isinstance(patch, dict):
         scope.refuse(path, "missing: nothing to copy")
         return {}
-    for field in sorted(set(patch) - {"data"}):
+    for field in extra(patch, {"data"}):
         scope.refuse(f"{path}.{field}", "only data keys are copied")
     keys: dict[str, str] = {}
     for key, value in (patch.get("data") or {}).items():
@@ -180,10 +186,10 @@ def _sources(
     found: list[tuple[str, str]] = []
     for index, entry in enumerate(filters):
         here = f"{where}[{index}]"
-        for field in sorted(set(entry) - {"resources"}):
+        for field in extra(entry, {"resources"}):
             scope.refuse(f"{here}.{field}", "matching by who made the request does not convert")
         resources = entry.get("resources") or {}
-        for field in sorted(set(resources) - _FILTER_FIELDS):
+        for field in extra(resources, _FILTER_FIELDS):
             scope.refuse(f"{here}.resources.{field}", "only matching by Secret name converts")
         kinds = resources.get("kinds") or []
         if any(k not in ("Secret", "v1/Secret") for k in kinds) or not kinds:
@@ -227,7 +233,7 @@ def _targets(scope: Scope, path: str, targets: list[Obj]) -> list[tuple[str | No
     found: list[tuple[str | None, str]] = []
     for index, target in enumerate(targets):
         here = f"{path}[{index}]"
-        for field in sorted(set(target) - _TARGET_FIELDS):
+        for field in extra(target, _TARGET_FIELDS):
             scope.refuse(f"{here}.{field}", "only a target Secret by name converts")
         if target.get("kind") != "Secret" or target.get("apiVersion", "v1") != "v1":
             scope.refuse(here, "the target must be a v1 Secret")

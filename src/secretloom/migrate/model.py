@@ -75,6 +75,17 @@ class Scope:
         return True
 
 
+def extra(mapping: Obj, known: set[str]) -> list[str]:
+    """Fields of `mapping` a converter does not handle, in order; empty or false ones aside.
+
+    Manifests read back from a cluster carry defaulted fields (`[]`, `{}`,
+    `false`, `""`): those change nothing and are not findings.
+    """
+    return sorted(
+        k for k, v in mapping.items() if k not in known and v not in (None, "", [], {}, False)
+    )
+
+
 def describe(doc: Obj) -> str:
     meta = doc.get("metadata") or {}
     name = str(meta.get("name", "?"))

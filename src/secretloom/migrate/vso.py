@@ -29,7 +29,7 @@ from __future__ import annotations
 import re
 
 from secretloom.migrate.eso import refresh
-from secretloom.migrate.model import Conversion, Obj, Scope, describe, manifest
+from secretloom.migrate.model import Conversion, Obj, Scope, describe, extra, manifest
 
 GROUP = "secrets.hashicorp.com"
 _VSS_SPEC = {
@@ -66,7 +66,7 @@ def convert(secrets: list[Obj], auths: Index, connections: Index) -> Conversion:
         scope = Scope(result, describe(doc))
         meta, spec = doc.get("metadata") or {}, doc.get("spec") or {}
         namespace = meta.get("namespace") or "default"
-        for field in sorted(set(spec) - _VSS_SPEC):
+        for field in extra(spec, _VSS_SPEC):
             scope.refuse(f"spec.{field}", "no secretloom equivalent")
         if spec.get("hmacSecretData", True):
             scope.note("spec.hmacSecretData", "secretloom records version hashes, never values")
@@ -95,10 +95,10 @@ def convert(secrets: list[Obj], auths: Index, connections: Index) -> Conversion:
 
 
 def _destination(scope: Scope, destination: Obj) -> Obj | None:
-    for field in sorted(set(destination) - _DESTINATION):
+    for field in extra(destination, _DESTINATION):
         scope.refuse(f"spec.destination.{field}", "no secretloom equivalent")
     transformation = destination.get("transformation") or {}
-    for field in sorted(set(transformation) - {"excludeRaw"}):
+    for field in extra(transformation, {"excludeRaw"}):
         scope.refuse(f"spec.destination.transformation.{field}", "templates do not convert")
     if not transformation.get("excludeRaw"):
         scope.refuse(
@@ -155,7 +155,7 @@ def _store(scope: Scope, doc: Obj, namespace: str, auths: Index, connections: In
         return None
     auth_spec = auth.get("spec") or {}
     auth_scope = Scope(scope.result, describe(auth))
-    for field in sorted(set(auth_spec) - _AUTH_SPEC):
+    for field in extra(auth_spec, _AUTH_SPEC):
         auth_scope.refuse(f"spec.{field}", "no secretloom equivalent")
     connection_ref = _ref(auth_spec.get("vaultConnectionRef"), namespace)
     connection = connections.get(connection_ref) if connection_ref else None
@@ -167,7 +167,7 @@ def _store(scope: Scope, doc: Obj, namespace: str, auths: Index, connections: In
         )
         return None
     connection_spec = connection.get("spec") or {}
-    for field in sorted(set(connection_spec) - _CONNECTION_SPEC):
+    for field in extra(connection_spec, _CONNECTION_SPEC):
         Scope(scope.result, describe(connection)).refuse(
             f"spec.{field}", "no secretloom equivalent"
         )
