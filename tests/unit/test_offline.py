@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from secretloom.api.secretsync import SecretSyncSpec
 from secretloom.cli.testfile import run_file
 from secretloom.controllers.secretsync import simulate
 
@@ -129,3 +130,20 @@ def test_the_apply_model_shares_equal_values_and_conflicts_on_different_ones() -
     simulate.apply(world, "ns", body(b="NA=="), "two", force=True)
     assert secret.managers["b"] == ["two"] and secret.data["b"] == "NA=="
     assert not simulate.apply(world, "ns", body(b="NA=="), "two", force=False)
+
+
+def test_an_owner_secretsync_creates_and_owns_its_target_offline() -> None:
+    spec = SecretSyncSpec.model_validate(
+        {
+            "target": {"name": "t", "creationPolicy": "Owner"},
+            "data": [{"key": "k", "from": {"secret": "src", "key": "k"}}],
+        }
+    )
+    world = simulate.World(syncs=[simulate.Sync("ns", "owner", spec)])
+    simulate.apply(
+        world, "ns", {"metadata": {"name": "src"}, "data": {"k": "MQ=="}}, "x", force=True
+    )
+    assert simulate.run(world) == 2  # one round writes, the next finds nothing to do
+    target = world.secrets["ns", "t"]
+    assert [r["name"] for r in target.owner_references] == ["owner"]
+    assert target.managers == {"k": ["secretloom/ns/owner"]}

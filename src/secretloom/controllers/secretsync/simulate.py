@@ -127,10 +127,10 @@ def apply(world: World, namespace: str, body: Obj, manager: str, *, force: bool)
         elif manager not in secret.managers.setdefault(key, []):
             secret.managers[key].append(manager)
         secret.data[key] = value
-    refs = body["metadata"].get("ownerReferences") or []
     known = {r["uid"] for r in secret.owner_references}
-    secret.owner_references += [r for r in refs if r["uid"] not in known]
-    changed = created or before != (secret.data, secret.managers) or bool(refs and not known)
+    added = [r for r in body["metadata"].get("ownerReferences") or [] if r["uid"] not in known]
+    secret.owner_references += added
+    changed = created or before != (secret.data, secret.managers) or bool(added)
     if changed:
         secret.version += 1
         world.secrets[namespace, name] = secret
