@@ -164,3 +164,20 @@ async def test_vault_static_secrets_converted_produce_vsos_targets(
     assert key_owners(created) == {f"{manager}gitlab": {"token", "url"}}
     assert created["metadata"]["ownerReferences"][0]["name"] == "gitlab"
     assert key_owners(shell) == {f"{manager}grafana": {"grafana-api-key"}}
+
+
+async def test_the_converted_policy_like_kyverno_never_creates_the_target(
+    kube: KubeClient, namespace: str
+) -> None:
+    await kit.put_secret(
+        kube, namespace, f"{SHELL}-gitlab-merge", {"gitlab-token": "gl-1"}, manager="vso"
+    )
+    async with kit.controller(kube, namespace):
+        await apply_all(kube, converted("seed-000-policy.yaml", namespace))
+        await kit.wait_condition(
+            kube, namespace, f"{SHELL}-gitlab-merge", "Ready", "False", reason="TargetMissing"
+        )
+        assert await kit.get_secret(kube, namespace, SHELL) is None
+        # The shell appears (the chart's sync wave): the key lands without a source event.
+        await kit.put_secret(kube, namespace, SHELL, {}, manager="helm")
+        await target(kube, namespace, SHELL, {"gitlab-token": "gl-1"})
