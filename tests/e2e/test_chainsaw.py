@@ -3,8 +3,12 @@
 Run the way docs/chainsaw.md tells users to run it: a control plane of its own
 (so the suite's `argocd` namespace is its alone), the CRDs and admission
 policies installed, `secretloom controller` as a separate process, then
-`chainsaw test` with that kubeconfig. Chainsaw is the pinned build of
-hack/build-chainsaw.sh (`make chainsaw`, a dependency of `make test`).
+`chainsaw test` with that kubeconfig, one test at a time (both examples use
+`argocd`). The Vault variant reads a real OpenBao dev server seeded with the
+example's paths (`secretloom.testing.vault_example`, as `make demo` uses it),
+passed to the suite as values: its address and a token that reads exactly
+those paths. Chainsaw is the pinned build of hack/build-chainsaw.sh
+(`make chainsaw`, a dependency of `make test`).
 """
 
 from __future__ import annotations
@@ -13,14 +17,16 @@ import asyncio
 import os
 import subprocess
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
+import yaml
 
 from secretloom.api import admission
 from secretloom.runtime import crds
 from secretloom.runtime.kube import KubeClient
 from secretloom.testing import cluster as local
-from secretloom.testing import controller
+from secretloom.testing import controller, vault_example
 
 ROOT = Path(__file__).resolve().parents[2]
 SUITE = ROOT / "tests" / "chainsaw"
@@ -43,19 +49,35 @@ async def _install(kubeconfig: Path) -> None:
 
 def test_the_chainsaw_suite_passes(tmp_path: Path) -> None:
     binary = chainsaw()
-    with local.running(tmp_path / "cp", die_with_parent=True) as cluster:
+    missing = vault_example.unavailable()
+    if missing is not None:
+        pytest.fail(missing)
+    with (
+        vault_example.server(tmp_path / "bao") as bao,
+        local.running(tmp_path / "cp", die_with_parent=True) as cluster,
+    ):
+        created = bao.client().auth.token.create(
+            policies=[vault_example.POLICY], no_default_policy=True, ttl="1h"
+        )
+        token = created["auth"]["client_token"]
+        values = tmp_path / "values.yaml"
+        values.write_text(yaml.safe_dump({"server": bao.address, "token": token}))
         asyncio.run(_install(cluster.kubeconfig))
         log = tmp_path / "controller.log"
-        with controller.running(cluster.kubeconfig, log):
+        server = urlsplit(bao.address).netloc
+        with controller.running(cluster.kubeconfig, log, "--store-servers", server):
             done = subprocess.run(
-                [str(binary), "test", str(SUITE), "--no-color", "--report-format",
-                 "JUNIT-TEST", "--report-path", str(tmp_path), "--report-name", "chainsaw"],
-                capture_output=True, text=True, timeout=240, check=False, cwd=ROOT,
+                [str(binary), "test", str(SUITE), "--no-color", "--parallel", "1",
+                 "--values", str(values), "--report-format", "JUNIT-TEST",
+                 "--report-path", str(tmp_path), "--report-name", "chainsaw"],
+                capture_output=True, text=True, timeout=400, check=False, cwd=ROOT,
                 env={**os.environ, "KUBECONFIG": str(cluster.kubeconfig)},
             )  # fmt: skip
-    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
-    assert "Tests Summary..." in done.stdout
-    assert "- Passed  tests 1" in done.stdout
+    # A failure shows chainsaw's output, never the token.
+    output = (done.stdout[-4000:] + done.stderr[-2000:]).replace(token, "<token>")
+    assert done.returncode == 0, output
+    assert "- Passed  tests 2" in done.stdout
     assert "- Failed  tests 0" in done.stdout
     report = (tmp_path / "chainsaw.xml").read_text()
-    assert 'name="argocd-notifications"' in report
+    for name in ("argocd-notifications", "argocd-notifications-vault"):
+        assert f'name="{name}"' in report
