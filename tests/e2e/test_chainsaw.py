@@ -28,6 +28,8 @@ from secretloom.runtime.kube import KubeClient
 from secretloom.testing import cluster as local
 from secretloom.testing import controller, vault_example
 
+# Its own control plane and OpenBao, not the session's: marked by hand.
+pytestmark = [pytest.mark.cluster, pytest.mark.openbao]
 ROOT = Path(__file__).resolve().parents[2]
 SUITE = ROOT / "tests" / "chainsaw"
 
