@@ -10,7 +10,7 @@ CACHE_DIR ?= $(or $(SECRETLOOM_CACHE_DIR),$(or $(XDG_CACHE_HOME),$(HOME)/.cache)
 export SECRETLOOM_CACHE_DIR := $(CACHE_DIR)
 DIST_DIR ?= dist
 
-.PHONY: help env controlplane tools argocd-tools argocd-cm lint typecheck layers crds crds-check unit check fmt test demo bench bench-smoke chaos clean dist docs image image-test
+.PHONY: help env controlplane tools argocd-tools chainsaw argocd-cm lint typecheck layers crds crds-check unit check fmt test demo bench bench-smoke chaos clean dist docs image image-test
 
 help:
 	@echo "make demo         - build/start the local control plane and run the Argo CD Notifications scenario"
@@ -25,7 +25,7 @@ help:
 	@echo "make dist         - release wheel + sdist in dist/, twine-checked"
 	@echo "make image        - container images + SBOMs (slow when cold); make image-test runs them"
 	@echo "make argocd-cm    - deploy/argocd/argocd-cm-health.yaml from the Lua health checks"
-	@echo "make controlplane / tools / argocd-tools - the cached Go builds the tests use"
+	@echo "make controlplane / tools / argocd-tools / chainsaw - the cached Go builds the tests use"
 	@echo "make clean        - remove .venv and tool caches in the repo"
 
 $(BIN)/uv:
@@ -47,6 +47,10 @@ tools: env
 # Argo CD's own cmp-server and the Lua/CMP test harness (hack/argocd-lua).
 argocd-tools:
 	@bash hack/build-argocd.sh >/dev/null
+
+# Kyverno's Chainsaw, pinned, for the examples' end-to-end suite in tests/chainsaw/.
+chainsaw:
+	@bash hack/build-chainsaw.sh >/dev/null
 
 # deploy/argocd/argocd-cm-health.yaml from the Lua in deploy/argocd/health/.
 argocd-cm: env
@@ -79,7 +83,7 @@ fmt: env
 	$(BIN)/ruff format src tests bench
 	$(BIN)/ruff check --fix src tests bench
 
-test: env controlplane tools argocd-tools lint typecheck layers crds-check docs
+test: env controlplane tools argocd-tools chainsaw lint typecheck layers crds-check docs
 	$(BIN)/pytest -q
 	$(MAKE) --no-print-directory bench-smoke
 

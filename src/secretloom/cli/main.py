@@ -11,7 +11,18 @@ from typing import Annotated
 import typer
 
 from secretloom import __version__
-from secretloom.cli import cluster, controller, crds, demo, render, sops
+from secretloom.cli import (
+    check,
+    cluster,
+    controller,
+    convert,
+    crds,
+    demo,
+    owners,
+    render,
+    sops,
+    testfile,
+)
 
 app = typer.Typer(
     name="secretloom",
@@ -47,3 +58,7 @@ app.command("controller")(controller.controller)
 app.command("render")(render.render)
 app.add_typer(sops.app, name="sops")
 app.command("demo")(demo.demo)
+app.command("owners")(owners.owners)
+app.command("convert")(convert.convert)
+app.command("test")(testfile.offline_test)
+app.add_typer(check.app, name="check")

@@ -1,0 +1,1 @@
+"""Offline checks of configuration that consumes secretloom targets (issue 15)."""
