@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 
 from secretloom import __version__
-from secretloom.cli import cluster, controller, crds, demo, render, sops
+from secretloom.cli import cluster, controller, crds, demo, render, seal, sops
 
 app = typer.Typer(
     name="secretloom",
@@ -47,3 +47,4 @@ app.command("controller")(controller.controller)
 app.command("render")(render.render)
 app.add_typer(sops.app, name="sops")
 app.command("demo")(demo.demo)
+app.command("seal")(seal.seal)

@@ -20,6 +20,11 @@ process looks alive); `/readyz` stays about the caches. Store polls run
 outside the workers, bounded by `poll_slots` in total and
 `poll_slots_per_namespace` for any one namespace (see `secretsync.polls`).
 
+Sealing (issue #13) is on when `sealing_namespace` is set: the leader keeps
+the key ring there (controllers.sealing.keys) and SecretSync entries with
+`from.sealed` open with it; a change of keys requeues those SecretSyncs
+(SEALED index), so a value waiting for an imported key opens once it lands.
+
 ClusterSecretStores are cluster-scoped, so watching them (and the Namespaces
 their label selectors match) needs a ClusterRole. That is the default in
 cluster-wide mode; in namespaced mode (`--namespaces`, Roles only) they are
@@ -35,8 +40,11 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from cryptography.hazmat.primitives.asymmetric import rsa
+
 from secretloom.api.stores import CLUSTER_STORE_KIND, STORE_KIND
 from secretloom.controllers.refresh import RefreshPolicy
+from secretloom.controllers.sealing.keys import KeyManager
 from secretloom.controllers.secretstore.clients import Clients
 from secretloom.controllers.secretstore.lookup import StoreKey, StoreLookup
 from secretloom.controllers.secretstore.lookup import key_of as store_key_of
@@ -64,6 +72,13 @@ log = logging.getLogger(__name__)
 SECRET_REFS = "secret-refs"  # noqa: S105 (an index name)
 STORE_REFS = "store-refs"
 ANY_CLUSTER_STORE = CLUSTER_STORE_KIND  # index value: uses some ClusterSecretStore
+SEALED = "sealed"  # index (and its one value): has a from.sealed entry
+
+
+def sealed_refs(obj: Obj) -> list[str]:
+    """Index: SEALED when a SecretSync has an entry with a sealed value."""
+    entries = (obj.get("spec") or {}).get("data") or []
+    return [SEALED] if any((e.get("from") or {}).get("sealed") for e in entries) else []
 
 
 def secret_refs(obj: Obj) -> list[str]:
@@ -132,6 +147,9 @@ class Options:
     poll_slots_per_namespace: int = 4
     # /healthz fails once a reconcile has run this long (seconds).
     stuck_after: float = 300.0
+    # Sealing keys live here (None: sealing off); a new key after this many seconds.
+    sealing_namespace: str | None = None
+    sealing_renew_period: float = 30 * 24 * 3600.0
 
 
 class Manager:
@@ -141,6 +159,7 @@ class Manager:
             SECRET_REFS: secret_refs,
             STORE_REFS: store_refs,
             FIELD_MANAGERS: manager_index,
+            SEALED: sealed_refs,
         }
         self.syncs = Cache(client, SYNCS, options.namespaces, indexers=indexers)
         self.secrets = SecretCache(client, options.namespaces, self._referenced)
@@ -160,12 +179,29 @@ class Manager:
         lookup = StoreLookup(self.stores, self.cluster_stores, self.namespaces)
         self.events = EventRecorder(client, options.identity)
         queue: WorkQueue[Key] = WorkQueue()
+        self.keys = (
+            KeyManager(
+                client,
+                options.sealing_namespace,
+                renew_period=options.sealing_renew_period,
+                on_change=self._on_sealing_keys,
+            )
+            if options.sealing_namespace
+            else None
+        )
         self.reconciler = SecretSyncReconciler(
             client,
             self.syncs,
             self.secrets,
             self.events,
-            Sources(client, self.secrets, lookup, self.clients, registry),
+            Sources(
+                client,
+                self.secrets,
+                lookup,
+                self.clients,
+                registry,
+                sealing_keys=self._sealing_keys if self.keys is not None else None,
+            ),
             requeue=queue.add,  # a finished store poll
             polls=Polls(total=options.poll_slots, per_namespace=options.poll_slots_per_namespace),
             policy=options.refresh,
@@ -196,6 +232,14 @@ class Manager:
     def _caches(self) -> list[Cache]:
         optional = (self.cluster_stores, self.namespaces)
         return [self.secrets.cache, self.stores, *(c for c in optional if c is not None)]
+
+    def _sealing_keys(self) -> list[rsa.RSAPrivateKey]:
+        return self.keys.ring.private_keys() if self.keys is not None else []
+
+    def _on_sealing_keys(self) -> None:
+        scopes = list(self.options.namespaces or [""])
+        for key in {k for ns in scopes for k in self.syncs.by_index(SEALED, SEALED, ns)}:
+            self.controller.queue.add(key)
 
     def _referenced(self, key: Key) -> bool:
         namespace, name = key
@@ -300,6 +344,8 @@ class Manager:
                 if self.elector is not None:
                     await self.elector.acquire()
                     group.create_task(self._hold_lease())
+                if self.keys is not None:
+                    group.create_task(self.keys.run())
                 group.create_task(self.controller.run())
                 group.create_task(self.store_controller.run())
         finally:

@@ -15,6 +15,14 @@ InvalidConfig); an `Unauthorized` also retires the store's pooled client so
 the next poll reads the credentials again. Messages are the providers'
 (request coordinates, never values) prefixed with the entry and the store.
 
+`from.sealed` entries are opened with the controller's sealing keys
+(controllers.sealing) under the label of their declared scope, bound to this
+namespace and the *target's* name, which is what a strict ciphertext was
+sealed for; off the event loop (RSA-4096 costs milliseconds). Every failure
+is the same "did not open" message (no oracle), and with sealing disabled the
+entry says so. A sealed value's version is a hash of its ciphertext, which is
+public.
+
 Versions, the `sourceVersion` of each key's status: a Kubernetes source's is a
 hash of the Secret's uid and resourceVersion. A store value has no version the
 protocol exposes, so it is an HMAC of the value under a key drawn at random
@@ -31,10 +39,13 @@ import dataclasses
 import hashlib
 import hmac
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from secrets import token_bytes
 from typing import TypeVar
 
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from secretloom import seal
 from secretloom.api import secretsync as api
 from secretloom.controllers.secretstore.clients import Clients
 from secretloom.controllers.secretstore.lookup import StoreHandle, StoreLookup, StoreProblem
@@ -111,8 +122,10 @@ class Sources:
         lookup: StoreLookup,
         clients: Clients,
         registry: Registry,
+        sealing_keys: Callable[[], Sequence[rsa.RSAPrivateKey]] | None = None,
     ) -> None:
         self._client = client
+        self._sealing_keys = sealing_keys
         self._secrets = secrets
         self._lookup = lookup
         self._clients = clients
@@ -136,10 +149,41 @@ class Sources:
         provider = self._registry.create("kubernetes", {}, ctx)
         stores = set(store_indexes(spec, namespace))
         return {
-            index: await self._read_secret(entry, namespace, provider, reader)
+            index: (
+                await self._open_sealed(entry, namespace, spec.target.name)
+                if entry.from_.sealed is not None
+                else await self._read_secret(entry, namespace, provider, reader)
+            )
             for index, entry in enumerate(spec.data)
             if index not in stores
         }
+
+    async def _open_sealed(self, entry: api.DataEntry, namespace: str, target: str) -> Resolved:
+        sealed, label = entry.from_.sealed, describe(entry.from_)
+        assert sealed is not None
+        if self._sealing_keys is None:
+            return Resolved(
+                entry.key,
+                label,
+                reason="SealingDisabled",
+                message=f"entry {entry.key!r}: this controller runs without sealing keys "
+                "(--sealing-namespace)",
+            )
+        keys = list(self._sealing_keys())
+        bound = seal.label(sealed.scope, namespace, target)
+        try:
+            ciphertext = base64.b64decode(sealed.value, validate=True)
+            plaintext = await asyncio.to_thread(seal.unseal, keys, ciphertext, bound)
+        except (ValueError, seal.UnsealError):
+            return Resolved(
+                entry.key,
+                label,
+                reason="UnsealFailed",
+                message=f"entry {entry.key!r}: the sealed value did not open for "
+                f"{sealed.scope} scope at {namespace}/{target} with any sealing key",
+            )
+        version = hashlib.sha256(sealed.value.encode()).hexdigest()[:16]
+        return Resolved(entry.key, label, value=_b64(plaintext), version=version)
 
     async def _read_secret(
         self, entry: api.DataEntry, namespace: str, provider: Provider, reader: _CachedSecrets
