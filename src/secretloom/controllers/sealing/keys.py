@@ -48,7 +48,7 @@ class KeyManager:
     @property
     def interval(self) -> float:
         """How often the keys are checked: often enough for short periods in tests."""
-        return max(1.0, min(self._period / 4, 60.0)) if self._period else 60.0
+        return max(1.0, min(self._period / 4, 10.0)) if self._period else 10.0
 
     async def load(self) -> KeyRing:
         found = []
