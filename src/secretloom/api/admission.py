@@ -12,6 +12,7 @@ to run) whether the requesting user may do each of those things themselves:
 
 * SecretSync: `get` every source Secret, `patch` the target, `create` it when
   `createIfMissing`, `delete` it when `creationPolicy: Owner`;
+* SealedSecret: the same target checks as a SecretSync (it writes through one);
 * SecretStore: `get` every Secret and ConfigMap it references and `create` the
   `serviceaccounts/token` of its Kubernetes auth ServiceAccount, all in its
   namespace; ClusterSecretStore: the same in `spec.credentialsNamespace`.
@@ -40,7 +41,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from secretloom.api import crd, secretsync, stores
+from secretloom.api import crd, sealedsecret, secretsync, stores
 from secretloom.api.base import Model
 
 Manifest = dict[str, Any]
@@ -251,6 +252,14 @@ def _secret_sync() -> list[Manifest]:
     return manifests
 
 
+def _sealed_secret() -> list[Manifest]:
+    # It writes through a SecretSync the controller makes: its author needs what
+    # that SecretSync's author would (it has no source Secrets to read).
+    resource = crd.SEALED_SECRET
+    checks = _target_checks(SchemaPath(sealedsecret.SealedSecretSpec))
+    return _policy(_name(resource, "target"), resource, checks)
+
+
 # SecretStore, ClusterSecretStore ------------------------------------------------------------
 
 # What the CA bundle of each `caProvider.type` is read from.
@@ -327,6 +336,7 @@ def files() -> dict[str, list[Manifest]]:
         crd.SECRET_SYNC.name: _secret_sync(),
         crd.SECRET_STORE.name: _secret_store(),
         crd.CLUSTER_SECRET_STORE.name: _cluster_secret_store(),
+        crd.SEALED_SECRET.name: _sealed_secret(),
     }
 
 

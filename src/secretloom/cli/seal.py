@@ -30,8 +30,12 @@ from secretloom.runtime.kubeconfig import KubeconfigError
 
 
 def seal(
-    name: Annotated[str, typer.Option(help="Name of the SealedSecret (and its target).")],
+    name: Annotated[str, typer.Option(help="Name of the SealedSecret.")],
     namespace: Annotated[str, typer.Option(help="Namespace of the SealedSecret.")],
+    target: Annotated[
+        str,
+        typer.Option(help="Target Secret (default: --name); a strict scope binds to it."),
+    ] = "",
     from_literal: Annotated[
         list[str] | None, typer.Option(help="KEY=VALUE to seal (repeatable).")
     ] = None,
@@ -65,6 +69,9 @@ def seal(
         fail("nothing to seal: give --from-literal KEY=VALUE or --from-file KEY=PATH")
     if raw and len(values) != 1:
         fail("--raw seals exactly one value")
+    target = target or name
+    if output_format == "bitnami" and target != name:
+        fail("--format bitnami writes into a Secret of the SealedSecret's own name: drop --target")
     cert_pem = (
         _read_cert(cert) if cert is not None else _fetch_cert(kubeconfig, controller_namespace)
     )
@@ -77,7 +84,7 @@ def seal(
         values,
         scope=scope,
         namespace=namespace,
-        name=name,
+        name=target,
     )
     if raw:
         typer.echo(next(iter(encrypted.values())))
@@ -87,6 +94,7 @@ def seal(
         scope=scope,
         namespace=namespace,
         name=name,
+        target=target,
         flavour=output_format,
         target_type=secret_type,
     )

@@ -24,6 +24,8 @@ Sealing (issue #13) is on when `sealing_namespace` is set: the leader keeps
 the key ring there (controllers.sealing.keys) and SecretSync entries with
 `from.sealed` open with it; a change of keys requeues those SecretSyncs
 (SEALED index), so a value waiting for an imported key opens once it lands.
+SealedSecrets are watched only then too; each is written by a SecretSync it
+owns (controllers.sealedsecret), and that SecretSync's events enqueue it.
 
 ClusterSecretStores are cluster-scoped, so watching them (and the Namespaces
 their label selectors match) needs a ClusterRole. That is the default in
@@ -44,6 +46,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from secretloom.api.stores import CLUSTER_STORE_KIND, STORE_KIND
 from secretloom.controllers.refresh import RefreshPolicy
+from secretloom.controllers.sealedsecret.reconciler import SEALED_SECRETS, SealedSecretReconciler
+from secretloom.controllers.sealedsecret.translate import OWNED_BY_LABEL
 from secretloom.controllers.sealing.keys import KeyManager
 from secretloom.controllers.secretstore.clients import Clients
 from secretloom.controllers.secretstore.lookup import StoreKey, StoreLookup
@@ -210,6 +214,17 @@ class Manager:
         self.controller: Controller[Key] = Controller(
             "secretsync", self.reconciler, queue=queue, workers=options.workers
         )
+        self.sealed = (
+            Cache(client, SEALED_SECRETS, options.namespaces) if self.keys is not None else None
+        )
+        self.sealed_controller: Controller[Key] | None = None
+        if self.sealed is not None:
+            self.sealed_controller = Controller(
+                "sealedsecret",
+                SealedSecretReconciler(client, self.sealed, self.syncs),
+                workers=min(options.workers, 2),
+            )
+            self.sealed.add_handler(self._on_sealed)
         self.store_controller: Controller[StoreKey] = Controller(
             "secretstore",
             StoreReconciler(
@@ -230,7 +245,7 @@ class Manager:
             self.namespaces.add_handler(self._on_namespace)
 
     def _caches(self) -> list[Cache]:
-        optional = (self.cluster_stores, self.namespaces)
+        optional = (self.cluster_stores, self.namespaces, self.sealed)
         return [self.secrets.cache, self.stores, *(c for c in optional if c is not None)]
 
     def _sealing_keys(self) -> list[rsa.RSAPrivateKey]:
@@ -246,11 +261,21 @@ class Manager:
         return bool(self.syncs.by_index(SECRET_REFS, f"{namespace}/{name}", namespace))
 
     def _on_sync(self, kind: str, old: Obj | None, new: Obj | None) -> None:
+        obj = new or old
+        assert obj is not None
+        owner = (obj["metadata"].get("labels") or {}).get(OWNED_BY_LABEL)
+        if owner and self.sealed_controller is not None:  # its status is the owner's too
+            self.sealed_controller.queue.add((obj["metadata"]["namespace"], owner))
+        if kind == "MODIFIED" and not _spec_changed(old, new):
+            return
+        self.controller.queue.add(key_of(obj))
+
+    def _on_sealed(self, kind: str, old: Obj | None, new: Obj | None) -> None:
         if kind == "MODIFIED" and not _spec_changed(old, new):
             return
         obj = new or old
-        assert obj is not None
-        self.controller.queue.add(key_of(obj))
+        assert obj is not None and self.sealed_controller is not None
+        self.sealed_controller.queue.add(key_of(obj))
 
     def _on_secret(self, kind: str, old: Obj | None, new: Obj | None) -> None:
         del kind
@@ -348,6 +373,8 @@ class Manager:
                     group.create_task(self.keys.run())
                 group.create_task(self.controller.run())
                 group.create_task(self.store_controller.run())
+                if self.sealed_controller is not None:
+                    group.create_task(self.sealed_controller.run())
         finally:
             metrics.REGISTRY.unregister(conditions)
             await self.reconciler.close()

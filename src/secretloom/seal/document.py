@@ -44,10 +44,11 @@ def document(
     scope: Scope,
     namespace: str,
     name: str,
+    target: str = "",
     flavour: Flavour = "secretloom",
     target_type: str = "Opaque",
 ) -> dict[str, Any]:
-    """A SealedSecret holding `encrypted` (from `seal_values`)."""
+    """A SealedSecret holding `encrypted` (from `seal_values` for `target`, default `name`)."""
     metadata: dict[str, Any] = {"name": name}
     if namespace:
         metadata["namespace"] = namespace
@@ -70,7 +71,7 @@ def document(
         "metadata": metadata,
         "spec": {
             "scope": scope,
-            "target": {"name": name, "type": target_type},
+            "target": {"name": target or name, "type": target_type},
             "encryptedData": dict(encrypted),
         },
     }

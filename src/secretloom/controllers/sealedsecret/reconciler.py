@@ -1,0 +1,73 @@
+"""The SealedSecret reconciler: keep its SecretSync, mirror its Ready (issue #13).
+
+Level-triggered on the SealedSecret and on its SecretSync (the manager
+enqueues the owner when an owned SecretSync changes). A SecretSync of the
+same name that this SealedSecret does not own is never touched: Ready=False,
+reason NameTaken. The SecretSync is applied with a field manager of its own
+(`secretloom-sealedsecret`), forced, so an edit of its spec by hand is put
+back. Deletion is the garbage collector's (ownerReference).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from pydantic import ValidationError
+
+from secretloom.api import sealedsecret as api
+from secretloom.api.secretsync import GROUP, VERSION
+from secretloom.controllers.sealedsecret.translate import desired_sync, owned_by, status
+from secretloom.controllers.secretsync.resources import SYNCS
+from secretloom.controllers.status import write_status
+from secretloom.runtime.cache import Cache
+from secretloom.runtime.informer import Key
+from secretloom.runtime.kube import KubeClient, Resource
+from secretloom.runtime.reconcile import Result
+
+log = logging.getLogger(__name__)
+SEALED_SECRETS = Resource(GROUP, VERSION, api.PLURAL)
+FIELD_MANAGER = "secretloom-sealedsecret"
+
+
+class SealedSecretReconciler:
+    def __init__(self, client: KubeClient, sealed: Cache, syncs: Cache) -> None:
+        self._client = client
+        self._sealed = sealed
+        self._syncs = syncs
+
+    async def __call__(self, key: Key) -> Result:
+        obj = self._sealed.get(key)
+        if obj is None or obj["metadata"].get("deletionTimestamp"):
+            return Result()
+        namespace, name = key
+        generation = int(obj["metadata"].get("generation") or 0)
+        path = SEALED_SECRETS.path(namespace, name, "status")
+        try:
+            spec = api.SealedSecretSpec.model_validate(obj.get("spec") or {})
+        except ValidationError as err:
+            fields = sorted({".".join(map(str, e["loc"])) for e in err.errors()})
+            problem = ("InvalidSpec", f"invalid fields: {', '.join(fields)}")
+            await write_status(
+                self._client, self._sealed, path, obj, status(generation, None, problem)
+            )
+            return Result()
+        existing = self._syncs.get(key)
+        if existing is not None and not owned_by(existing, obj):
+            problem = (
+                "NameTaken",
+                f"a SecretSync named {name!r} exists and is not this SealedSecret's; "
+                "rename one of them",
+            )
+            await write_status(
+                self._client, self._sealed, path, obj, status(generation, None, problem)
+            )
+            return Result()
+        applied = await self._client.apply(
+            SYNCS.path(namespace, name),
+            desired_sync(obj, spec),
+            field_manager=FIELD_MANAGER,
+            force=True,
+        )
+        current = self._syncs.get(key) or applied
+        await write_status(self._client, self._sealed, path, obj, status(generation, current, None))
+        return Result()
