@@ -193,19 +193,20 @@ class Manager:
             if options.sealing_namespace
             else None
         )
+        self.sources = Sources(
+            client,
+            self.secrets,
+            lookup,
+            self.clients,
+            registry,
+            sealing_keys=self._sealing_keys if self.keys is not None else None,
+        )
         self.reconciler = SecretSyncReconciler(
             client,
             self.syncs,
             self.secrets,
             self.events,
-            Sources(
-                client,
-                self.secrets,
-                lookup,
-                self.clients,
-                registry,
-                sealing_keys=self._sealing_keys if self.keys is not None else None,
-            ),
+            self.sources,
             requeue=queue.add,  # a finished store poll
             polls=Polls(total=options.poll_slots, per_namespace=options.poll_slots_per_namespace),
             policy=options.refresh,
@@ -252,6 +253,7 @@ class Manager:
         return self.keys.ring.private_keys() if self.keys is not None else []
 
     def _on_sealing_keys(self) -> None:
+        self.sources.forget_opened()
         scopes = list(self.options.namespaces or [""])
         for key in {k for ns in scopes for k in self.syncs.by_index(SEALED, SEALED, ns)}:
             self.controller.queue.add(key)

@@ -18,7 +18,10 @@ the next poll reads the credentials again. Messages are the providers'
 `from.sealed` entries are opened with the controller's sealing keys
 (controllers.sealing) under the label of their declared scope, bound to this
 namespace and the *target's* name, which is what a strict ciphertext was
-sealed for; off the event loop (RSA-4096 costs milliseconds). Every failure
+sealed for; off the event loop (RSA-4096 costs milliseconds per key tried).
+What opened is remembered in memory (bounded, keyed by a hash of label and
+ciphertext, like the Secret cache holds values) so a reconcile does not pay
+the RSA again; `forget_opened` clears it when the keys change. Every failure
 is the same "did not open" message (no oracle), and with sealing disabled the
 entry says so. A sealed value's version is a hash of its ciphertext, which is
 public.
@@ -39,6 +42,7 @@ import dataclasses
 import hashlib
 import hmac
 import re
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
 from secrets import token_bytes
 from typing import TypeVar
@@ -73,6 +77,7 @@ from secretloom.runtime.kube import KubeClient
 from secretloom.runtime.secrets import SecretCache
 
 T = TypeVar("T")
+MAX_OPENED = 4096  # sealed values remembered once opened
 _SECRET_KEY = re.compile(api.SECRET_KEY_PATTERN)
 
 
@@ -126,6 +131,7 @@ class Sources:
     ) -> None:
         self._client = client
         self._sealing_keys = sealing_keys
+        self._opened: OrderedDict[bytes, bytes] = OrderedDict()
         self._secrets = secrets
         self._lookup = lookup
         self._clients = clients
@@ -169,11 +175,9 @@ class Sources:
                 message=f"entry {entry.key!r}: this controller runs without sealing keys "
                 "(--sealing-namespace)",
             )
-        keys = list(self._sealing_keys())
         bound = seal.label(sealed.scope, namespace, target)
         try:
-            ciphertext = base64.b64decode(sealed.value, validate=True)
-            plaintext = await asyncio.to_thread(seal.unseal, keys, ciphertext, bound)
+            plaintext = await self._unseal(bound, sealed.value)
         except (ValueError, seal.UnsealError):
             return Resolved(
                 entry.key,
@@ -212,6 +216,24 @@ class Sources:
                 )
             return _failure(entry.key, label, err, "")
         return Resolved(entry.key, label, value=_b64(raw), version=reader.versions[name])
+
+    async def _unseal(self, bound: bytes, value: str) -> bytes:
+        assert self._sealing_keys is not None
+        memo = hashlib.sha256(bound + b"\0" + value.encode()).digest()
+        if memo in self._opened:
+            self._opened.move_to_end(memo)
+            return self._opened[memo]
+        ciphertext = base64.b64decode(value, validate=True)
+        keys = list(self._sealing_keys())
+        plaintext = await asyncio.to_thread(seal.unseal, keys, ciphertext, bound)
+        self._opened[memo] = plaintext
+        if len(self._opened) > MAX_OPENED:
+            self._opened.popitem(last=False)
+        return plaintext
+
+    def forget_opened(self) -> None:
+        """Drop every remembered opening: the keys changed (one may have been removed)."""
+        self._opened.clear()
 
     # -- store entries: polled, then remembered by the caller ------------------
 
