@@ -1,8 +1,9 @@
 """`python -m bench [--smoke]`: every benchmark, its result files, and docs/benchmarks.md.
 
 The full run (`make bench`) starts its own control plane, runs the cluster
-scenarios (bench/scenarios.py, bench/vault.py, bench/neighbours.py) and the render benchmark
-(bench/render.py), writes `bench/results/<name>.json` and regenerates
+scenarios (bench/scenarios.py, bench/vault.py, bench/neighbours.py), the render benchmark
+(bench/render.py) and the unseal benchmark (bench/sealed.py, on a control plane of its
+own), writes `bench/results/<name>.json` and regenerates
 docs/benchmarks.md with its plots (bench/report.py).
 
 `--smoke` (`make bench-smoke`, called by `make test`) runs every code path at
@@ -15,7 +16,7 @@ Either way the control plane, the controller, the floor and OpenBao are
 children that die with this process (PR_SET_PDEATHSIG) and are stopped on the
 way out.
 
-`--only scenarios|vault|neighbours|render` (repeatable) runs part of it and rewrites only
+`--only scenarios|vault|neighbours|render|sealed` (repeatable) runs part of it and rewrites only
 that part's result files; the report is rebuilt from whatever results exist,
 each with its own date and conditions. `--profile DIR` attaches py-spy to
 every controller (bench/profile.py summarises the stacks); a profiled run's
@@ -33,7 +34,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench import neighbours, record, render, report, summarize, vault
+from bench import neighbours, record, render, report, sealed, summarize, vault
 from bench.scenarios import FULL, SMOKE, Bench, Config, Params, Run
 from secretloom.api import admission
 from secretloom.runtime import crds
@@ -41,7 +42,7 @@ from secretloom.runtime.kube import KubeClient
 from secretloom.testing import cluster as local
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
-PARTS = ("scenarios", "vault", "neighbours", "render")
+PARTS = ("scenarios", "vault", "neighbours", "render", "sealed")
 
 
 def _log(message: str) -> None:
@@ -155,6 +156,9 @@ def main() -> None:
         if "render" in parts:
             _log("render benchmark")
             render.run(smoke=args.smoke, out_dir=out_dir)
+        if "sealed" in parts:
+            _log("sealed benchmark")
+            sealed.run(smoke=args.smoke, out_dir=out_dir)
     report.write(out_dir, docs, images)
     print(report.targets_table(out_dir))
     print(f"\nresults in {out_dir}, report {docs} ({time.monotonic() - started:.0f}s)")
