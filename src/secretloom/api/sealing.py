@@ -24,7 +24,7 @@ from pydantic import Field
 
 from secretloom.api.base import Model
 
-DEFAULT_CONTROLLER_NAMESPACE = "secretloom"
+DEFAULT_CONTROLLER_NAMESPACE = "secretloom-system"  # the chart's and deploy/rbac's
 KEY_LABEL = "secretloom.io/sealing-key"
 BITNAMI_KEY_LABEL = "sealedsecrets.bitnami.com/sealed-secrets-key"
 ACTIVE = "active"

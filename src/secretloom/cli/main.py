@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 
 from secretloom import __version__
-from secretloom.cli import cluster, controller, crds, demo, render, seal, sops
+from secretloom.cli import backup, cluster, controller, crds, demo, render, seal, sops
 
 app = typer.Typer(
     name="secretloom",
@@ -48,3 +48,5 @@ app.command("render")(render.render)
 app.add_typer(sops.app, name="sops")
 app.command("demo")(demo.demo)
 app.command("seal")(seal.seal)
+app.command("backup")(backup.backup)
+app.command("restore")(backup.restore)
