@@ -10,7 +10,11 @@ key each (strict scope, for the published certificate), and times:
   opening and one server-side apply per SealedSecret);
 * `kubeseal --recovery-unseal --recovery-private-key` of the same corpus (the
   same ciphertexts in Bitnami's format), one process per object, sequentially:
-  what opening the corpus offline costs with Bitnami's own code.
+  what opening the corpus offline costs with Bitnami's own code;
+* the restore (RTO): the keys and objects `secretloom backup` collects are
+  applied (`secretloom restore`'s code) to a second, empty control plane, and
+  a controller started there writes every target: time to applied, and to
+  every target written.
 
 Results go to bench/results/sealed.json (see bench/record.py) and a table on
 stdout; `--smoke` uses 10 objects and a scratch directory. The controller
@@ -29,13 +33,14 @@ import os
 import subprocess
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 from bench import record
 from secretloom import seal
 from secretloom.api import admission, sealing
 from secretloom.api.crd import SEALED_SECRET
+from secretloom.cli import backup
 from secretloom.controllers.manager import Manager, Options
 from secretloom.controllers.sealedsecret.reconciler import SEALED_SECRETS
 from secretloom.runtime import crds
@@ -99,13 +104,8 @@ def _corpus(cert: bytes, count: int) -> list[tuple[Obj, Obj, str]]:
     return corpus
 
 
-async def _secretloom(kube: KubeClient, corpus: list[tuple[Obj, Obj, str]]) -> float:
+async def _all_written(kube: KubeClient, corpus: list[tuple[Obj, Obj, str]]) -> None:
     expected = {doc["metadata"]["name"]: value for doc, _, value in corpus}
-    gate = asyncio.Semaphore(16)
-
-    async def create(doc: Obj) -> None:
-        async with gate:
-            await kube.create(SEALED_SECRETS.path(APPS), doc)
 
     async def written() -> bool:
         items, _ = await kube.list(SECRETS.path(APPS))
@@ -118,9 +118,31 @@ async def _secretloom(kube: KubeClient, corpus: list[tuple[Obj, Obj, str]]) -> f
         }
         return len(done) == len(expected)
 
+    await _until(written, timeout=120 + len(corpus))
+
+
+@contextlib.asynccontextmanager
+async def _controller(kube: KubeClient) -> AsyncIterator[None]:
+    options = Options(namespaces=[APPS], metrics_port=None, sealing_namespace=KEYS)
+    task = asyncio.create_task(Manager(kube, options).run())
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def _secretloom(kube: KubeClient, corpus: list[tuple[Obj, Obj, str]]) -> float:
+    gate = asyncio.Semaphore(16)
+
+    async def create(doc: Obj) -> None:
+        async with gate:
+            await kube.create(SEALED_SECRETS.path(APPS), doc)
+
     start = time.monotonic()
     await asyncio.gather(*(create(doc) for doc, _, _ in corpus))
-    await _until(written, timeout=60 + len(corpus))
+    await _all_written(kube, corpus)
     return time.monotonic() - start
 
 
@@ -140,45 +162,57 @@ def _recovery(kubeseal: Path, key_pem: bytes, corpus: list[tuple[Obj, Obj, str]]
         return time.monotonic() - start
 
 
-async def _measure(cp: local.Cluster, count: int, kubeseal: Path) -> dict[str, float]:
+Corpus = list[tuple[Obj, Obj, str]]
+
+
+async def _measure(
+    cp: local.Cluster, count: int, kubeseal: Path
+) -> tuple[dict[str, float], list[Obj], Corpus]:
     async with KubeClient.from_kubeconfig(cp.kubeconfig, qps=0) as kube:
         await crds.install(kube, admission.bundle())
         for namespace in (KEYS, APPS):
             await kube.create(NAMESPACES.path(), {"metadata": {"name": namespace}})
-        options = Options(namespaces=[APPS], metrics_port=None, sealing_namespace=KEYS)
-        manager = Manager(kube, options)
-        task = asyncio.create_task(manager.run())
-        try:
+        async with _controller(kube):
             cert = await _cert(kube)
             corpus = _corpus(cert, count)
             seconds = await _secretloom(kube, corpus)
-            (key_secret,), _ = await kube.list(
-                SECRETS.path(KEYS), params={"labelSelector": sealing.KEY_LABEL}
-            )
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        (key_secret,), _ = await kube.list(
+            SECRETS.path(KEYS), params={"labelSelector": sealing.KEY_LABEL}
+        )
+        archive = await backup.collect(kube, KEYS)
     key_pem = base64.b64decode(key_secret["data"]["tls.key"])
     recovery = await asyncio.to_thread(_recovery, kubeseal, key_pem, corpus)
-    return {"secretloom_s": seconds, "kubeseal_s": recovery}
+    return {"secretloom_s": seconds, "kubeseal_s": recovery}, archive, corpus
+
+
+async def _restore(cp: local.Cluster, archive: list[Obj], corpus: Corpus) -> dict[str, float]:
+    async with KubeClient.from_kubeconfig(cp.kubeconfig, qps=0) as kube:
+        await crds.install(kube, admission.bundle())
+        start = time.monotonic()
+        await backup.apply_all(kube, archive)
+        applied = time.monotonic() - start
+        async with _controller(kube):
+            await _all_written(kube, corpus)
+        return {"restore_applied_s": applied, "restore_converged_s": time.monotonic() - start}
 
 
 def run(*, smoke: bool, out_dir: Path, count: int | None = None) -> Path:
     count = count or (SMOKE_COUNT if smoke else FULL_COUNT)
     started, machine_info = time.monotonic(), record.machine()
     kubeseal = _kubeseal()
-    with (
-        tempfile.TemporaryDirectory(prefix="secretloom-bench-sealed-") as scratch,
-        local.running(Path(scratch) / "cp", die_with_parent=True) as cp,
-    ):
-        times = asyncio.run(_measure(cp, count, kubeseal))
+    with tempfile.TemporaryDirectory(prefix="secretloom-bench-sealed-") as scratch:
+        with local.running(Path(scratch) / "cp", die_with_parent=True) as cp:
+            times, archive, corpus = asyncio.run(_measure(cp, count, kubeseal))
+        with local.running(Path(scratch) / "fresh", die_with_parent=True) as fresh:
+            times |= asyncio.run(_restore(fresh, archive, corpus))
     summary = {
         "sealedsecrets": count,
         "secretloom_all_targets_s": round(times["secretloom_s"], 2),
         "secretloom_per_s": round(count / times["secretloom_s"], 1),
         "kubeseal_recovery_unseal_s": round(times["kubeseal_s"], 2),
         "kubeseal_per_object_ms": round(1000 * times["kubeseal_s"] / count, 1),
+        "restore_applied_s": round(times["restore_applied_s"], 2),
+        "restore_converged_s": round(times["restore_converged_s"], 2),
     }
     path = record.write(
         "sealed",
@@ -190,13 +224,16 @@ def run(*, smoke: bool, out_dir: Path, count: int | None = None) -> Path:
         summary=summary,
         started=started,
     )
-    print("| SealedSecrets | secretloom: all targets written | per second | "
-          "kubeseal --recovery-unseal, same corpus |")  # fmt: skip
-    print("|---:|---:|---:|---:|")
+    print(
+        "| SealedSecrets | secretloom: all targets written | per second | "
+        "kubeseal --recovery-unseal, same corpus | restore: applied | restore: converged |"
+    )
+    print("|---:|---:|---:|---:|---:|---:|")
     print(
         f"| {count:,} | {summary['secretloom_all_targets_s']:.1f} s | "
         f"{summary['secretloom_per_s']:.0f} | {summary['kubeseal_recovery_unseal_s']:.1f} s "
-        f"({summary['kubeseal_per_object_ms']:.0f} ms/object) |"
+        f"({summary['kubeseal_per_object_ms']:.0f} ms/object) | "
+        f"{summary['restore_applied_s']:.1f} s | {summary['restore_converged_s']:.1f} s |"
     )
     return path
 
