@@ -9,7 +9,10 @@
 # checked-in go.sum, and only that module is exempted from the checksum
 # database (GONOSUMDB); every other module is still checked against it.
 #
-# Prints the bin directory (kubeseal, sealed-secrets-keygen) on stdout. With
+# Bitnami's own CRD (bitnami.com_sealedsecrets.yaml, from the module) is copied
+# beside them, for the tests of `--serve-bitnami-sealed-secrets`.
+#
+# Prints the bin directory (kubeseal, sealed-secrets-keygen, the CRD) on stdout. With
 # --cached it never builds: it fails, naming `make kubeseal`, when the cache
 # is cold (what the tests call, so a test run never starts a build).
 set -euo pipefail
@@ -22,7 +25,8 @@ cache_root=${SECRETLOOM_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/secretloom}
 digest=$(cat "$mod/go.mod" "$mod/go.sum" "$mod/main.go" "$0" | sha256sum | cut -c1-12)
 bin="$cache_root/kubeseal/$version-$digest/bin"
 
-if [ -x "$bin/kubeseal" ] && [ -x "$bin/sealed-secrets-keygen" ]; then
+crd=bitnami.com_sealedsecrets.yaml
+if [ -x "$bin/kubeseal" ] && [ -x "$bin/sealed-secrets-keygen" ] && [ -f "$bin/$crd" ]; then
   echo "$bin"
   exit 0
 fi
@@ -44,6 +48,8 @@ echo "build-kubeseal: building kubeseal $version into $bin (cold build)" >&2
   -ldflags "-s -w -X main.VERSION=$version" \
   -o "$tmp/kubeseal" "$module/cmd/kubeseal")
 (cd "$mod" && go build -trimpath -ldflags "-s -w" -o "$tmp/sealed-secrets-keygen" .)
-mv "$tmp/kubeseal" "$tmp/sealed-secrets-keygen" "$bin/"
+src=$(cd "$mod" && go list -m -f '{{.Dir}}' "$module")
+cp "$src/helm/sealed-secrets/crds/$crd" "$tmp/$crd"
+mv "$tmp/kubeseal" "$tmp/sealed-secrets-keygen" "$tmp/$crd" "$bin/"
 echo "build-kubeseal: built in $(( $(date +%s) - start ))s" >&2
 echo "$bin"

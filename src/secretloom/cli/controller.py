@@ -125,6 +125,13 @@ def controller(
     sealing_renew_period: Annotated[
         str, typer.Option(help='A new sealing key after this long (Go duration; "0": never).')
     ] = sealing.DEFAULT_RENEW_PERIOD,
+    serve_bitnami_sealed_secrets: Annotated[
+        bool,
+        typer.Option(
+            help="Also serve bitnami.com/v1alpha1 SealedSecrets (needs --sealing-namespace and "
+            "Bitnami's CRD; stop Bitnami's controller first)."
+        ),
+    ] = False,
     log_level: Annotated[str, typer.Option(help="debug, info, warning, error.")] = "info",
     json_logs: Annotated[
         bool, typer.Option("--json-logs", help="One JSON object per line.")
@@ -138,6 +145,8 @@ def controller(
     metrics_host, metrics_port = _address(metrics_addr)
     me = identity or f"{socket.gethostname()}-{os.getpid()}"
     tokens = _token_policy(token_audiences, token_service_account_label)
+    if serve_bitnami_sealed_secrets and not sealing_namespace:
+        fail("--serve-bitnami-sealed-secrets needs --sealing-namespace")
     try:
         renew_seconds = duration_seconds(sealing_renew_period)
     except ValueError as err:
@@ -173,6 +182,7 @@ def controller(
         provider_timeout=provider_timeout,
         sealing_namespace=sealing_namespace or None,
         sealing_renew_period=renew_seconds,
+        serve_bitnami=serve_bitnami_sealed_secrets,
     )
 
     async def run() -> None:

@@ -26,6 +26,8 @@ the key ring there (controllers.sealing.keys) and SecretSync entries with
 (SEALED index), so a value waiting for an imported key opens once it lands.
 SealedSecrets are watched only then too; each is written by a SecretSync it
 owns (controllers.sealedsecret), and that SecretSync's events enqueue it.
+With `serve_bitnami` too, Bitnami's `bitnami.com/v1alpha1` SealedSecrets are
+served the same way (off by default: the operator opts in when switching).
 
 ClusterSecretStores are cluster-scoped, so watching them (and the Namespaces
 their label selectors match) needs a ClusterRole. That is the default in
@@ -46,8 +48,12 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from secretloom.api.stores import CLUSTER_STORE_KIND, STORE_KIND
 from secretloom.controllers.refresh import RefreshPolicy
-from secretloom.controllers.sealedsecret.reconciler import SEALED_SECRETS, SealedSecretReconciler
-from secretloom.controllers.sealedsecret.translate import OWNED_BY_LABEL
+from secretloom.controllers.sealedsecret.reconciler import (
+    BITNAMI_SEALED_SECRETS,
+    SEALED_SECRETS,
+    SealedSecretReconciler,
+)
+from secretloom.controllers.sealedsecret.translate import BITNAMI_OWNED_BY_LABEL, OWNED_BY_LABEL
 from secretloom.controllers.sealing.keys import KeyManager
 from secretloom.controllers.secretstore.clients import Clients
 from secretloom.controllers.secretstore.lookup import StoreKey, StoreLookup
@@ -154,6 +160,8 @@ class Options:
     # Sealing keys live here (None: sealing off); a new key after this many seconds.
     sealing_namespace: str | None = None
     sealing_renew_period: float = 30 * 24 * 3600.0
+    # Also serve bitnami.com/v1alpha1 SealedSecrets (needs sealing_namespace).
+    serve_bitnami: bool = False
 
 
 class Manager:
@@ -225,7 +233,19 @@ class Manager:
                 SealedSecretReconciler(client, self.sealed, self.syncs),
                 workers=min(options.workers, 2),
             )
-            self.sealed.add_handler(self._on_sealed)
+            self.sealed.add_handler(self._on_sealed(self.sealed_controller))
+        serve_bitnami = self.keys is not None and options.serve_bitnami
+        self.bitnami = (
+            Cache(client, BITNAMI_SEALED_SECRETS, options.namespaces) if serve_bitnami else None
+        )
+        self.bitnami_controller: Controller[Key] | None = None
+        if self.bitnami is not None:
+            self.bitnami_controller = Controller(
+                "bitnami-sealedsecret",
+                SealedSecretReconciler.bitnami(client, self.bitnami, self.syncs),
+                workers=min(options.workers, 2),
+            )
+            self.bitnami.add_handler(self._on_sealed(self.bitnami_controller))
         self.store_controller: Controller[StoreKey] = Controller(
             "secretstore",
             StoreReconciler(
@@ -246,7 +266,7 @@ class Manager:
             self.namespaces.add_handler(self._on_namespace)
 
     def _caches(self) -> list[Cache]:
-        optional = (self.cluster_stores, self.namespaces, self.sealed)
+        optional = (self.cluster_stores, self.namespaces, self.sealed, self.bitnami)
         return [self.secrets.cache, self.stores, *(c for c in optional if c is not None)]
 
     def _sealing_keys(self) -> list[rsa.RSAPrivateKey]:
@@ -265,19 +285,26 @@ class Manager:
     def _on_sync(self, kind: str, old: Obj | None, new: Obj | None) -> None:
         obj = new or old
         assert obj is not None
-        owner = (obj["metadata"].get("labels") or {}).get(OWNED_BY_LABEL)
-        if owner and self.sealed_controller is not None:  # its status is the owner's too
-            self.sealed_controller.queue.add((obj["metadata"]["namespace"], owner))
+        labels = obj["metadata"].get("labels") or {}
+        for label, owners in (
+            (OWNED_BY_LABEL, self.sealed_controller),
+            (BITNAMI_OWNED_BY_LABEL, self.bitnami_controller),
+        ):
+            if labels.get(label) and owners is not None:  # its status is the owner's too
+                owners.queue.add((obj["metadata"]["namespace"], labels[label]))
         if kind == "MODIFIED" and not _spec_changed(old, new):
             return
         self.controller.queue.add(key_of(obj))
 
-    def _on_sealed(self, kind: str, old: Obj | None, new: Obj | None) -> None:
-        if kind == "MODIFIED" and not _spec_changed(old, new):
-            return
-        obj = new or old
-        assert obj is not None and self.sealed_controller is not None
-        self.sealed_controller.queue.add(key_of(obj))
+    def _on_sealed(self, controller: Controller[Key]) -> Handler:
+        def handle(kind: str, old: Obj | None, new: Obj | None) -> None:
+            if kind == "MODIFIED" and not _spec_changed(old, new):
+                return
+            obj = new or old
+            assert obj is not None
+            controller.queue.add(key_of(obj))
+
+        return handle
 
     def _on_secret(self, kind: str, old: Obj | None, new: Obj | None) -> None:
         del kind
@@ -375,8 +402,9 @@ class Manager:
                     group.create_task(self.keys.run())
                 group.create_task(self.controller.run())
                 group.create_task(self.store_controller.run())
-                if self.sealed_controller is not None:
-                    group.create_task(self.sealed_controller.run())
+                for sealed in (self.sealed_controller, self.bitnami_controller):
+                    if sealed is not None:
+                        group.create_task(sealed.run())
         finally:
             metrics.REGISTRY.unregister(conditions)
             await self.reconciler.close()

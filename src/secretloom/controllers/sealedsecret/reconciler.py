@@ -6,34 +6,71 @@ same name that this SealedSecret does not own is never touched: Ready=False,
 reason NameTaken. The SecretSync is applied with a field manager of its own
 (`secretloom-sealedsecret`), forced, so an edit of its spec by hand is put
 back. Deletion is the garbage collector's (ownerReference).
+
+The same reconciler serves Bitnami's `bitnami.com/v1alpha1` SealedSecrets
+when the operator asks (`--serve-bitnami-sealed-secrets`): only the parsing
+(`translate.bitnami_spec`), the owner and the condition's name differ.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from pydantic import ValidationError
 
 from secretloom.api import sealedsecret as api
 from secretloom.api.secretsync import GROUP, VERSION
-from secretloom.controllers.sealedsecret.translate import desired_sync, owned_by, status
+from secretloom.controllers.sealedsecret.translate import (
+    BITNAMI,
+    SECRETLOOM,
+    Owner,
+    bitnami_spec,
+    desired_sync,
+    owned_by,
+    status,
+)
 from secretloom.controllers.secretsync.resources import SYNCS
 from secretloom.controllers.status import write_status
 from secretloom.runtime.cache import Cache
 from secretloom.runtime.informer import Key
-from secretloom.runtime.kube import KubeClient, Resource
+from secretloom.runtime.kube import KubeClient, Obj, Resource
 from secretloom.runtime.reconcile import Result
 
 log = logging.getLogger(__name__)
 SEALED_SECRETS = Resource(GROUP, VERSION, api.PLURAL)
+BITNAMI_SEALED_SECRETS = Resource("bitnami.com", "v1alpha1", api.PLURAL)
 FIELD_MANAGER = "secretloom-sealedsecret"
 
 
+def _own_spec(obj: Obj) -> api.SealedSecretSpec:
+    return api.SealedSecretSpec.model_validate(obj.get("spec") or {})
+
+
 class SealedSecretReconciler:
-    def __init__(self, client: KubeClient, sealed: Cache, syncs: Cache) -> None:
+    def __init__(
+        self,
+        client: KubeClient,
+        sealed: Cache,
+        syncs: Cache,
+        *,
+        resource: Resource = SEALED_SECRETS,
+        owner: Owner = SECRETLOOM,
+        parse: Callable[[Obj], api.SealedSecretSpec] = _own_spec,
+    ) -> None:
         self._client = client
         self._sealed = sealed
         self._syncs = syncs
+        self._resource = resource
+        self._owner = owner
+        self._parse = parse
+
+    @classmethod
+    def bitnami(cls, client: KubeClient, sealed: Cache, syncs: Cache) -> SealedSecretReconciler:
+        return cls(
+            client, sealed, syncs, resource=BITNAMI_SEALED_SECRETS, owner=BITNAMI,
+            parse=bitnami_spec,
+        )  # fmt: skip
 
     async def __call__(self, key: Key) -> Result:
         obj = self._sealed.get(key)
@@ -41,14 +78,21 @@ class SealedSecretReconciler:
             return Result()
         namespace, name = key
         generation = int(obj["metadata"].get("generation") or 0)
-        path = SEALED_SECRETS.path(namespace, name, "status")
+        path = self._resource.path(namespace, name, "status")
+        ready = self._owner.ready_type
         try:
-            spec = api.SealedSecretSpec.model_validate(obj.get("spec") or {})
+            spec = self._parse(obj)
         except ValidationError as err:
             fields = sorted({".".join(map(str, e["loc"])) for e in err.errors()})
             problem = ("InvalidSpec", f"invalid fields: {', '.join(fields)}")
             await write_status(
-                self._client, self._sealed, path, obj, status(generation, None, problem)
+                self._client, self._sealed, path, obj, status(generation, None, problem, ready)
+            )
+            return Result()
+        except ValueError as err:
+            problem = ("InvalidSpec", str(err))
+            await write_status(
+                self._client, self._sealed, path, obj, status(generation, None, problem, ready)
             )
             return Result()
         existing = self._syncs.get(key)
@@ -59,15 +103,17 @@ class SealedSecretReconciler:
                 "rename one of them",
             )
             await write_status(
-                self._client, self._sealed, path, obj, status(generation, None, problem)
+                self._client, self._sealed, path, obj, status(generation, None, problem, ready)
             )
             return Result()
         applied = await self._client.apply(
             SYNCS.path(namespace, name),
-            desired_sync(obj, spec),
+            desired_sync(obj, spec, self._owner),
             field_manager=FIELD_MANAGER,
             force=True,
         )
         current = self._syncs.get(key) or applied
-        await write_status(self._client, self._sealed, path, obj, status(generation, current, None))
+        await write_status(
+            self._client, self._sealed, path, obj, status(generation, current, None, ready)
+        )
         return Result()
