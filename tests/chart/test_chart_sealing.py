@@ -58,3 +58,28 @@ def test_only_the_controller_may_read_the_key_secrets(helm: Helm) -> None:
     assert not [r for r in of_kind(default, "Role") if "sealing" in r["metadata"]["name"]]
     args = one(default, "Deployment")["spec"]["template"]["spec"]["containers"][0]["args"]
     assert not [a for a in args if a.startswith("--sealing")]
+
+
+def test_the_daily_backup_cronjob(helm: Helm) -> None:
+    recipient = "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p"
+    objects = helm.template(
+        SEALING | {"backup": {"enabled": True, "recipients": [recipient],
+                              "persistentVolumeClaim": "backups", "retentionDays": 30}}
+    )  # fmt: skip
+    job = one(objects, "CronJob")
+    pod = job["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    assert container["args"][:4] == [
+        "backup", "--output-dir=/backups", "--retention-days=30",
+        f"--sealing-namespace={NAMESPACE}",
+    ]  # fmt: skip
+    assert f"--recipient={recipient}" in container["args"]
+    assert pod["volumes"] == [
+        {"name": "backups", "persistentVolumeClaim": {"claimName": "backups"}}
+    ]
+    assert pod["serviceAccountName"] == one(objects, "ServiceAccount")["metadata"]["name"]
+    assert job["spec"]["concurrencyPolicy"] == "Forbid"
+    assert "backup.recipients" in helm.refused(
+        "template", "x", str(helm.chart), "--set", "backup.enabled=true"
+    )
+    assert not of_kind(helm.template({}), "CronJob")

@@ -10,6 +10,11 @@ JSON document encrypted to the given age recipients (pyrage, in-process):
 the plaintext never touches the disk. Target Secrets and source Secrets are
 never included: they are what the objects produce or the teams own.
 
+`--output-dir DIR` names each archive by its UTC time and, with
+`--retention-days N`, removes this command's archives older than N days
+there (the chart's daily CronJob runs it so). `--namespaces a,b` backs up
+only those namespaces' objects and no ClusterSecretStores (namespaced RBAC).
+
 `restore` decrypts it with an age identity file and server-side applies
 everything (field manager `secretloom-restore`) in dependency order, each
 namespace created when missing: keys first, so the controller that starts
@@ -92,18 +97,25 @@ def _owned_sync(obj: Obj) -> bool:
     return OWNED_BY_LABEL in ((obj.get("metadata") or {}).get("labels") or {})
 
 
-async def collect(client: KubeClient, sealing_namespace: str) -> list[Obj]:
+async def collect(
+    client: KubeClient, sealing_namespace: str, namespaces: list[str] | None = None
+) -> list[Obj]:
+    """Every key and object to back up (`namespaces`: only those, no cluster-scoped kinds)."""
     objects: list[Obj] = []
     for api_version, kind, resource in KINDS:
+        items: list[Obj] = []
         if kind == "Secret":
-            items: list[Obj] = []
             for label in (sealing.KEY_LABEL, sealing.BITNAMI_KEY_LABEL):
                 found, _ = await client.list(
                     SECRETS.path(sealing_namespace), params={"labelSelector": label}
                 )
                 items += found
-        else:
+        elif namespaces is None:
             items, _ = await client.list(resource.path())
+        elif resource.namespaced:
+            for namespace in namespaces:
+                found, _ = await client.list(resource.path(namespace))
+                items += found
         objects += [
             portable(o, api_version, kind)
             for o in items
@@ -173,20 +185,55 @@ def _client(kubeconfig: Path | None) -> KubeClient:
         fail(str(err))
 
 
+ARCHIVE_PREFIX = "secretloom-backup-"
+
+
+def _prune(directory: Path, keep: Path, days: int) -> int:
+    """Remove this command's archives in `directory` older than `days`; never `keep`."""
+    cutoff = time.time() - days * 86400
+    removed = 0
+    for old in directory.glob(f"{ARCHIVE_PREFIX}*.age"):
+        if old != keep and old.stat().st_mtime < cutoff:
+            old.unlink()
+            removed += 1
+    return removed
+
+
 def backup(
-    output: Annotated[Path, typer.Option("--output", "-o", help="Archive to write (age).")],
     recipient: Annotated[list[str], typer.Option(help="age recipient (repeatable).")],
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Archive to write (age).")
+    ] = None,
+    output_dir: Annotated[
+        Path | None,
+        typer.Option(help=f"Write {ARCHIVE_PREFIX}<UTC time>.age into this directory instead."),
+    ] = None,
+    retention_days: Annotated[
+        int, typer.Option(min=0, help="With --output-dir: remove archives older than this.")
+    ] = 0,
+    namespaces: Annotated[
+        str, typer.Option(help="Comma-separated namespaces (default: all, and cluster kinds).")
+    ] = "",
     kubeconfig: KubeconfigOption = None,
     sealing_namespace: Annotated[
         str, typer.Option(help="Where the controller keeps its sealing keys.")
     ] = sealing.DEFAULT_CONTROLLER_NAMESPACE,
 ) -> None:
     """Write the sealing keys and every secretloom object, encrypted to age recipients."""
+    if (output is None) == (output_dir is None):
+        fail("give exactly one of --output FILE or --output-dir DIR")
+    if retention_days and output_dir is None:
+        fail("--retention-days needs --output-dir")
+    if output_dir is not None:
+        stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%SZ")
+        output = output_dir / f"{ARCHIVE_PREFIX}{stamp}.age"
+    assert output is not None
     recipients = _recipients(recipient)
+    scope = [n.strip() for n in namespaces.split(",") if n.strip()] or None
 
     async def run() -> list[Obj]:
         async with _client(kubeconfig) as client:
-            return await collect(client, sealing_namespace)
+            return await collect(client, sealing_namespace, scope)
 
     try:
         objects = asyncio.run(run())
@@ -212,6 +259,12 @@ def backup(
         kinds[obj["kind"]] = kinds.get(obj["kind"], 0) + 1
     summary = ", ".join(f"{n} {k}" for k, n in kinds.items()) or "nothing"
     typer.echo(f"backed up {summary} to {output}", err=True)
+    if output_dir is not None and retention_days:
+        try:
+            removed = _prune(output_dir, output, retention_days)
+        except OSError as err:
+            fail(f"--output-dir {output_dir}: pruning old archives: {err.strerror}")
+        typer.echo(f"removed {removed} archive(s) older than {retention_days} days", err=True)
 
 
 def restore(
