@@ -106,13 +106,13 @@ class SealedSecretReconciler:
                 self._client, self._sealed, path, obj, status(generation, None, problem, ready)
             )
             return Result()
-        applied = await self._client.apply(
-            SYNCS.path(namespace, name),
-            desired_sync(obj, spec, self._owner),
-            field_manager=FIELD_MANAGER,
-            force=True,
-        )
-        current = self._syncs.get(key) or applied
+        desired = desired_sync(obj, spec, self._owner)
+        current = existing
+        if existing is None or existing.get("spec") != desired["spec"]:
+            # At rest (a status change of the SecretSync) there is nothing to send.
+            current = await self._client.apply(
+                SYNCS.path(namespace, name), desired, field_manager=FIELD_MANAGER, force=True
+            )
         await write_status(
             self._client, self._sealed, path, obj, status(generation, current, None, ready)
         )
