@@ -14,7 +14,6 @@ when the operator asks (`--serve-bitnami-sealed-secrets`): only the parsing
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 
 from pydantic import ValidationError
@@ -37,7 +36,6 @@ from secretloom.runtime.informer import Key
 from secretloom.runtime.kube import KubeClient, Obj, Resource
 from secretloom.runtime.reconcile import Result
 
-log = logging.getLogger(__name__)
 SEALED_SECRETS = Resource(GROUP, VERSION, api.PLURAL)
 BITNAMI_SEALED_SECRETS = Resource("bitnami.com", "v1alpha1", api.PLURAL)
 FIELD_MANAGER = "secretloom-sealedsecret"
