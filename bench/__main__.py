@@ -2,9 +2,10 @@
 
 The full run (`make bench`) starts its own control plane, runs the cluster
 scenarios (bench/scenarios.py, bench/vault.py, bench/neighbours.py), the render
-benchmark (bench/render.py) and sharded replicas with one killed (bench/shards.py,
-on a control plane of its own), writes `bench/results/<name>.json` and
-regenerates docs/benchmarks.md with its plots (bench/report.py).
+benchmark (bench/render.py), the unseal benchmark (bench/sealed.py) and sharded
+replicas with one killed (bench/shards.py), the last two each on a control plane of
+its own, writes `bench/results/<name>.json` and regenerates docs/benchmarks.md
+with its plots (bench/report.py).
 
 `--smoke` (`make bench-smoke`, called by `make test`) runs every code path at
 tiny sizes on a short-lived control plane of its own, writes its JSON and a
@@ -16,8 +17,8 @@ Either way the control plane, the controller, the floor and OpenBao are
 children that die with this process (PR_SET_PDEATHSIG) and are stopped on the
 way out.
 
-`--only scenarios|vault|neighbours|render|shards` (repeatable) runs part of it and rewrites only
-that part's result files; the report is rebuilt from whatever results exist,
+`--only scenarios|vault|neighbours|render|sealed|shards` (repeatable) runs part
+of it and rewrites only that part's result files; the report is rebuilt from whatever results exist,
 each with its own date and conditions. `--profile DIR` attaches py-spy to
 every controller (bench/profile.py summarises the stacks); a profiled run's
 numbers are not the published ones.
@@ -34,7 +35,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench import neighbours, record, render, report, shards, summarize, vault
+from bench import neighbours, record, render, report, sealed, shards, summarize, vault
 from bench.scenarios import FULL, SMOKE, Bench, Config, Params, Run
 from secretloom.api import admission
 from secretloom.runtime import crds
@@ -42,7 +43,7 @@ from secretloom.runtime.kube import KubeClient
 from secretloom.testing import cluster as local
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
-PARTS = ("scenarios", "vault", "neighbours", "render", "shards")
+PARTS = ("scenarios", "vault", "neighbours", "render", "sealed", "shards")
 
 
 def _log(message: str) -> None:
@@ -156,6 +157,9 @@ def main() -> None:
         if "render" in parts:
             _log("render benchmark")
             render.run(smoke=args.smoke, out_dir=out_dir)
+        if "sealed" in parts:
+            _log("sealed benchmark")
+            sealed.run(smoke=args.smoke, out_dir=out_dir)
         if "shards" in parts:
             _log("sharded replicas, one killed")
             shards.run(smoke=args.smoke, out_dir=out_dir)

@@ -56,3 +56,5 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "cluster" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.cluster)
+        if "kubeseal_bin" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.kubeseal)

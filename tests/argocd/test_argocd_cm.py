@@ -26,7 +26,8 @@ def test_every_kind_the_crds_define_has_a_health_check() -> None:
         for crd in (yaml.safe_load(p.read_text()) for p in (REPO / "deploy" / "crds").glob("*"))
     }
     assert kinds == {
-        ("secretloom.io", k) for k in ("SecretSync", "SecretStore", "ClusterSecretStore")
+        ("secretloom.io", k)
+        for k in ("SecretSync", "SecretStore", "ClusterSecretStore", "SealedSecret")
     }
     for group, kind in kinds:
         assert (LUA_ROOT / group / kind / "health.lua").is_file()

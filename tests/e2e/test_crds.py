@@ -40,7 +40,7 @@ VALID_ENTRY = {"key": "token", "from": {"secret": "source", "key": "token"}}
         ),
         (
             {"target": {"name": "t"}, "data": [{"key": "k", "from": {"key": "k"}}]},
-            "exactly one of from.secret or from.store must be set",
+            "exactly one of from.secret, from.store or from.sealed must be set",
         ),
         (
             {"target": {"name": "t"}, "data": [{"key": "k", "from": {"secret": "s"}}]},

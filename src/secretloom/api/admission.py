@@ -12,6 +12,9 @@ to run) whether the requesting user may do each of those things themselves:
 
 * SecretSync: `get` every source Secret, `patch` the target, `create` it when
   `createIfMissing`, `delete` it when `creationPolicy: Owner`;
+* SealedSecret: the same target checks as a SecretSync (it writes through one);
+  Bitnami's SealedSecret (served on request): `patch` and `create` the Secret
+  of its own name, and `delete` it unless its template asks for `patch`;
 * SecretStore: `get` every Secret and ConfigMap it references and `create` the
   `serviceaccounts/token` of its Kubernetes auth ServiceAccount, all in its
   namespace; ClusterSecretStore: the same in `spec.credentialsNamespace`.
@@ -40,7 +43,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from secretloom.api import crd, secretsync, stores
+from secretloom.api import crd, sealedsecret, secretsync, stores
 from secretloom.api.base import Model
 
 Manifest = dict[str, Any]
@@ -251,6 +254,60 @@ def _secret_sync() -> list[Manifest]:
     return manifests
 
 
+def _sealed_secret() -> list[Manifest]:
+    # It writes through a SecretSync the controller makes: its author needs what
+    # that SecretSync's author would (it has no source Secrets to read).
+    resource = crd.SEALED_SECRET
+    checks = _target_checks(SchemaPath(sealedsecret.SealedSecretSpec))
+    return _policy(_name(resource, "target"), resource, checks)
+
+
+# Bitnami's kind, served only with --serve-bitnami-sealed-secrets; the policy matches
+# nothing until Bitnami's CRD is installed.
+BITNAMI_SEALED_SECRET = crd.CustomResource(
+    group="bitnami.com",
+    version="v1alpha1",
+    kind=sealedsecret.KIND,
+    plural=sealedsecret.PLURAL,
+    description="Bitnami's SealedSecret (its CRD is Bitnami's; only the policy is ours).",
+    spec=sealedsecret.SealedSecretSpec,
+    status=sealedsecret.SealedSecretStatus,
+)
+BITNAMI_WRITE = "a SealedSecret may only write where its author can write"
+BITNAMI_OWN = "a SealedSecret may only own what its author can delete"
+_BITNAMI_ANNOTATIONS = "object.spec.template.metadata.annotations"
+_BITNAMI_PATCH = (
+    f"has(object.spec.template) && has(object.spec.template.metadata) && "
+    f"has({_BITNAMI_ANNOTATIONS}) && "
+    f"'sealedsecrets.bitnami.com/patch' in {_BITNAMI_ANNOTATIONS} && "
+    f"{_BITNAMI_ANNOTATIONS}['sealedsecrets.bitnami.com/patch'] == 'true'"
+)
+
+
+def _bitnami_sealed_secret() -> list[Manifest]:
+    # Its target is the Secret of its own name, created when missing and owned
+    # whole unless the template asks for the patch annotation (translate.bitnami_spec).
+    def check(verb: str, why: str, when: str = "") -> Check:
+        return Check(
+            verb=verb,
+            resource="secrets",
+            kind="Secret",
+            name="object.metadata.name",
+            namespace=NAMESPACE,
+            referrer="metadata.name",
+            why=why,
+            when=when,
+        )
+
+    checks = [
+        check("patch", BITNAMI_WRITE),
+        check("create", BITNAMI_WRITE),
+        check("delete", BITNAMI_OWN, f"!({_BITNAMI_PATCH})"),
+    ]
+    resource = BITNAMI_SEALED_SECRET
+    return _policy(f"sealedsecret-target.{resource.group}", resource, checks)
+
+
 # SecretStore, ClusterSecretStore ------------------------------------------------------------
 
 # What the CA bundle of each `caProvider.type` is read from.
@@ -327,6 +384,8 @@ def files() -> dict[str, list[Manifest]]:
         crd.SECRET_SYNC.name: _secret_sync(),
         crd.SECRET_STORE.name: _secret_store(),
         crd.CLUSTER_SECRET_STORE.name: _cluster_secret_store(),
+        crd.SEALED_SECRET.name: _sealed_secret(),
+        BITNAMI_SEALED_SECRET.name: _bitnami_sealed_secret(),
     }
 
 

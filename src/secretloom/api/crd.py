@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from secretloom.api import secretsync, stores
+from secretloom.api import sealedsecret, secretsync, stores
 from secretloom.api.base import Model
 
 Schema = dict[str, Any]
@@ -129,7 +129,30 @@ CLUSTER_SECRET_STORE = _store(
     "csstore",
 )
 
-RESOURCES: tuple[CustomResource, ...] = (SECRET_SYNC, SECRET_STORE, CLUSTER_SECRET_STORE)
+SEALED_SECRET = CustomResource(
+    group=secretsync.GROUP,
+    version=secretsync.VERSION,
+    kind=sealedsecret.KIND,
+    plural=sealedsecret.PLURAL,
+    description="Sealed values written into a target Secret through a SecretSync it owns.",
+    spec=sealedsecret.SealedSecretSpec,
+    status=sealedsecret.SealedSecretStatus,
+    short_names=("slsecret",),
+    printer_columns=(
+        _READY_COLUMN,
+        _REASON_COLUMN,
+        {"name": "Target", "type": "string", "jsonPath": ".spec.target.name"},
+        {"name": "Scope", "type": "string", "jsonPath": ".spec.scope"},
+        _AGE_COLUMN,
+    ),
+)
+
+RESOURCES: tuple[CustomResource, ...] = (
+    SECRET_SYNC,
+    SECRET_STORE,
+    CLUSTER_SECRET_STORE,
+    SEALED_SECRET,
+)
 
 
 def openapi_schema(model: type[Model]) -> Schema:

@@ -27,6 +27,7 @@ from pydantic import ConfigDict, Field, JsonValue, field_validator, model_valida
 
 from secretloom.api.base import Model
 from secretloom.api.conditions import Condition
+from secretloom.api.sealing import SealedValue
 
 GROUP = "secretloom.io"
 VERSION = "v1alpha1"
@@ -205,14 +206,21 @@ class Source(Model):
     version: int | None = Field(
         default=None, ge=1, description="Pinned version (Vault KV v2 only)."
     )
+    sealed: SealedValue | None = Field(
+        default=None,
+        description=(
+            "A value sealed for the controller's certificate (Bitnami Sealed Secrets format), "
+            "opened by the controller; see docs/sealed-secrets.md."
+        ),
+    )
 
     _path = field_validator("path")(_no_dot_segments)
 
 
 SOURCE_RULES: list[JsonValue] = [
     {
-        "rule": "has(self.secret) != has(self.store)",
-        "message": "exactly one of from.secret or from.store must be set",
+        "rule": "[has(self.secret), has(self.store), has(self.sealed)].filter(x, x).size() == 1",
+        "message": "exactly one of from.secret, from.store or from.sealed must be set",
     },
     {"rule": "!has(self.secret) || has(self.key)", "message": "from.secret needs from.key"},
     {
@@ -326,6 +334,9 @@ class SecretSyncSpec(Model):
         if len(secrets) > 1:
             parts.append(f"{len(secrets)} secrets")
         parts += sorted(stores)
+        sealed = sum(1 for e in self.data if e.from_.sealed is not None)
+        if sealed:
+            parts.append(f"{sealed} sealed")
         summary = ", ".join(parts)
         if len(summary) <= limit:
             return summary

@@ -18,6 +18,8 @@ from typing import Annotated
 
 import typer
 
+from secretloom.api import sealing
+from secretloom.api.secretsync import duration_seconds
 from secretloom.cli.errors import fail
 from secretloom.controllers.manager import Manager, Options
 from secretloom.providers.egress import EgressPolicy
@@ -123,6 +125,23 @@ def controller(
     renew_deadline: Annotated[float, typer.Option(help="Renew deadline, seconds.")] = 10.0,
     retry_period: Annotated[float, typer.Option(help="Retry period, seconds.")] = 2.0,
     identity: Annotated[str, typer.Option(help="Replica identity (default: host-pid).")] = "",
+    sealing_namespace: Annotated[
+        str,
+        typer.Option(
+            help="Keep sealing keys (from.sealed values) in this namespace, usually the "
+            "controller's own; empty: sealing off. See docs/sealed-secrets.md."
+        ),
+    ] = "",
+    sealing_renew_period: Annotated[
+        str, typer.Option(help='A new sealing key after this long (Go duration; "0": never).')
+    ] = sealing.DEFAULT_RENEW_PERIOD,
+    serve_bitnami_sealed_secrets: Annotated[
+        bool,
+        typer.Option(
+            help="Also serve bitnami.com/v1alpha1 SealedSecrets (needs --sealing-namespace and "
+            "Bitnami's CRD; stop Bitnami's controller first)."
+        ),
+    ] = False,
     log_level: Annotated[str, typer.Option(help="debug, info, warning, error.")] = "info",
     json_logs: Annotated[
         bool, typer.Option("--json-logs", help="One JSON object per line.")
@@ -136,6 +155,12 @@ def controller(
     metrics_host, metrics_port = _address(metrics_addr)
     me = identity or f"{socket.gethostname()}-{os.getpid()}"
     tokens = _token_policy(token_audiences, token_service_account_label)
+    if serve_bitnami_sealed_secrets and not sealing_namespace:
+        fail("--serve-bitnami-sealed-secrets needs --sealing-namespace")
+    try:
+        renew_seconds = duration_seconds(sealing_renew_period)
+    except ValueError as err:
+        fail(f"--sealing-renew-period: {err}")
     try:
         egress = EgressPolicy.parse(store_servers)
     except ValueError as err:
@@ -166,6 +191,9 @@ def controller(
         tokens=tokens,
         store_servers=egress,
         provider_timeout=provider_timeout,
+        sealing_namespace=sealing_namespace or None,
+        sealing_renew_period=renew_seconds,
+        serve_bitnami=serve_bitnami_sealed_secrets,
     )
 
     async def run() -> None:

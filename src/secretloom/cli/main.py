@@ -12,6 +12,7 @@ import typer
 
 from secretloom import __version__
 from secretloom.cli import (
+    backup,
     check,
     cluster,
     controller,
@@ -20,6 +21,7 @@ from secretloom.cli import (
     demo,
     owners,
     render,
+    seal,
     sops,
     testfile,
 )
@@ -62,3 +64,6 @@ app.command("owners")(owners.owners)
 app.command("convert")(convert.convert)
 app.command("test")(testfile.offline_test)
 app.add_typer(check.app, name="check")
+app.command("seal")(seal.seal)
+app.command("backup")(backup.backup)
+app.command("restore")(backup.restore)

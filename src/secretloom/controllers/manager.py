@@ -22,6 +22,15 @@ process looks alive); `/readyz` stays about the caches. Store polls run
 outside the workers, bounded by `poll_slots` in total and
 `poll_slots_per_namespace` for any one namespace (see `secretsync.polls`).
 
+Sealing (issue #13) is on when `sealing_namespace` is set: the leader keeps
+the key ring there (controllers.sealing.keys) and SecretSync entries with
+`from.sealed` open with it; a change of keys requeues those SecretSyncs
+(SEALED index), so a value waiting for an imported key opens once it lands.
+SealedSecrets are watched only then too; each is written by a SecretSync it
+owns (controllers.sealedsecret), and that SecretSync's events enqueue it.
+With `serve_bitnami` too, Bitnami's `bitnami.com/v1alpha1` SealedSecrets are
+served the same way (off by default: the operator opts in when switching).
+
 ClusterSecretStores are cluster-scoped, so watching them (and the Namespaces
 their label selectors match) needs a ClusterRole. That is the default in
 cluster-wide mode; in namespaced mode (`--namespaces`, Roles only) they are
@@ -34,11 +43,20 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from secretloom.api.stores import CLUSTER_STORE_KIND, STORE_KIND
 from secretloom.controllers.refresh import RefreshPolicy
+from secretloom.controllers.sealedsecret.reconciler import (
+    BITNAMI_SEALED_SECRETS,
+    SEALED_SECRETS,
+    SealedSecretReconciler,
+)
+from secretloom.controllers.sealedsecret.translate import BITNAMI_OWNED_BY_LABEL, OWNED_BY_LABEL
+from secretloom.controllers.sealing.keys import KeyManager
 from secretloom.controllers.secretstore.clients import ProviderClients
 from secretloom.controllers.secretstore.lookup import StoreKey, StoreLookup, store_key
 from secretloom.controllers.secretstore.reconciler import StoreReconciler
@@ -71,6 +89,13 @@ log = logging.getLogger(__name__)
 SECRET_REFS = "secret-refs"  # noqa: S105 (an index name)
 STORE_REFS = "store-refs"
 ANY_CLUSTER_STORE = CLUSTER_STORE_KIND  # index value: uses some ClusterSecretStore
+SEALED = "sealed"  # index (and its one value): has a from.sealed entry
+
+
+def sealed_refs(obj: Obj) -> list[str]:
+    """Index: SEALED when a SecretSync has an entry with a sealed value."""
+    entries = (obj.get("spec") or {}).get("data") or []
+    return [SEALED] if any((e.get("from") or {}).get("sealed") for e in entries) else []
 
 
 def secret_refs(obj: Obj) -> list[str]:
@@ -141,6 +166,11 @@ class Options:
     poll_slots_per_namespace: int = 4
     # /healthz fails once a reconcile has run this long (seconds).
     stuck_after: float = 300.0
+    # Sealing keys live here (None: sealing off); a new key after this many seconds.
+    sealing_namespace: str | None = None
+    sealing_renew_period: float = 30 * 24 * 3600.0
+    # Also serve bitnami.com/v1alpha1 SealedSecrets (needs sealing_namespace).
+    serve_bitnami: bool = False
 
 
 class Manager:
@@ -150,6 +180,7 @@ class Manager:
             SECRET_REFS: secret_refs,
             STORE_REFS: store_refs,
             FIELD_MANAGERS: manager_index,
+            SEALED: sealed_refs,
         }
         self.syncs = Cache(kube, SECRET_SYNCS, options.namespaces, indexers=indexers)
         self.secrets = SecretCache(kube, options.namespaces, self._referenced)
@@ -169,12 +200,32 @@ class Manager:
         lookup = StoreLookup(self.stores, self.cluster_stores, self.namespaces)
         self.events = EventRecorder(kube, options.identity)
         queue: WorkQueue[Key] = WorkQueue()
+        self.keys = (
+            KeyManager(
+                kube,
+                options.sealing_namespace,
+                renew_period=options.sealing_renew_period,
+                on_change=self._on_sealing_keys,
+                # Sharded: every replica loads the keys; the sealing namespace's shard renews.
+                writer=lambda: self._owns(options.sealing_namespace or ""),
+            )
+            if options.sealing_namespace
+            else None
+        )
+        self.sources = Sources(
+            kube,
+            self.secrets,
+            lookup,
+            self.provider_clients,
+            registry,
+            sealing_keys=self._sealing_keys if self.keys is not None else None,
+        )
         self.reconciler = SecretSyncReconciler(
             kube,
             self.syncs,
             self.secrets,
             self.events,
-            Sources(kube, self.secrets, lookup, self.provider_clients, registry),
+            self.sources,
             requeue=queue.add,  # a finished store poll
             polls=Polls(total=options.poll_slots, per_namespace=options.poll_slots_per_namespace),
             policy=options.refresh,
@@ -221,6 +272,29 @@ class Manager:
         self.store_controller: Controller[StoreKey] = Controller(
             "secretstore", reconcile_store, workers=min(options.workers, 2)
         )
+        self.sealed = (
+            Cache(kube, SEALED_SECRETS, options.namespaces) if self.keys is not None else None
+        )
+        self.sealed_controller: Controller[Key] | None = None
+        if self.sealed is not None:
+            self.sealed_controller = Controller(
+                "sealedsecret",
+                self._gated(SealedSecretReconciler(kube, self.sealed, self.syncs)),
+                workers=min(options.workers, 2),
+            )
+            self.sealed.add_handler(self._on_sealed(self.sealed_controller))
+        serve_bitnami = self.keys is not None and options.serve_bitnami
+        self.bitnami = (
+            Cache(kube, BITNAMI_SEALED_SECRETS, options.namespaces) if serve_bitnami else None
+        )
+        self.bitnami_controller: Controller[Key] | None = None
+        if self.bitnami is not None:
+            self.bitnami_controller = Controller(
+                "bitnami-sealedsecret",
+                self._gated(SealedSecretReconciler.bitnami(kube, self.bitnami, self.syncs)),
+                workers=min(options.workers, 2),
+            )
+            self.bitnami.add_handler(self._on_sealed(self.bitnami_controller))
         self.syncs.add_handler(self._on_sync)
         self.secrets.cache.add_handler(self._on_secret)
         self.stores.add_handler(self._on_store(STORE_KIND))
@@ -231,6 +305,16 @@ class Manager:
     def _owns(self, namespace: str) -> bool:
         """Whether this replica works on `namespace` (always, unless sharded)."""
         return self.shards is None or self.shards.owns(namespace)
+
+    def _gated(
+        self, reconcile: Callable[[Key], Awaitable[Result]]
+    ) -> Callable[[Key], Awaitable[Result]]:
+        """`reconcile` for the namespaces this replica works on; others are left alone."""
+
+        async def gated(key: Key) -> Result:
+            return await reconcile(key) if self._owns(key[0]) else Result()
+
+        return gated
 
     def _took_shard(self, shard: int) -> None:
         """A shard just became ours: its objects are reconciled from the warm caches."""
@@ -244,21 +328,56 @@ class Manager:
                 namespace = obj["metadata"].get("namespace", "")
                 if (shard_of(namespace, count) if namespace else 0) == shard:
                     self.store_controller.queue.add(store_key(kind, obj))
+        for cache, controller in (
+            (self.sealed, self.sealed_controller),
+            (self.bitnami, self.bitnami_controller),
+        ):
+            if cache is None or controller is None:
+                continue
+            for obj in cache.values():
+                if shard_of(obj["metadata"].get("namespace", ""), count) == shard:
+                    controller.queue.add(object_key(obj))
 
     def _caches(self) -> list[Cache]:
-        optional = (self.cluster_stores, self.namespaces)
+        optional = (self.cluster_stores, self.namespaces, self.sealed, self.bitnami)
         return [self.secrets.cache, self.stores, *(c for c in optional if c is not None)]
+
+    def _sealing_keys(self) -> list[rsa.RSAPrivateKey]:
+        return self.keys.ring.private_keys() if self.keys is not None else []
+
+    def _on_sealing_keys(self) -> None:
+        self.sources.forget_opened()
+        scopes = list(self.options.namespaces or [""])
+        for key in {k for ns in scopes for k in self.syncs.by_index(SEALED, SEALED, ns)}:
+            self.controller.queue.add(key)
 
     def _referenced(self, key: Key) -> bool:
         namespace, name = key
         return bool(self.syncs.by_index(SECRET_REFS, f"{namespace}/{name}", namespace))
 
     def _on_sync(self, kind: str, old: Obj | None, new: Obj | None) -> None:
-        if kind == "MODIFIED" and not _spec_changed(old, new):
-            return
         obj = new or old
         assert obj is not None
+        labels = obj["metadata"].get("labels") or {}
+        for label, owners in (
+            (OWNED_BY_LABEL, self.sealed_controller),
+            (BITNAMI_OWNED_BY_LABEL, self.bitnami_controller),
+        ):
+            if labels.get(label) and owners is not None:  # its status is the owner's too
+                owners.queue.add((obj["metadata"]["namespace"], labels[label]))
+        if kind == "MODIFIED" and not _spec_changed(old, new):
+            return
         self.controller.queue.add(object_key(obj))
+
+    def _on_sealed(self, controller: Controller[Key]) -> Handler:
+        def handle(kind: str, old: Obj | None, new: Obj | None) -> None:
+            if kind == "MODIFIED" and not _spec_changed(old, new):
+                return
+            obj = new or old
+            assert obj is not None
+            controller.queue.add(object_key(obj))
+
+        return handle
 
     def _on_secret(self, kind: str, old: Obj | None, new: Obj | None) -> None:
         del kind
@@ -354,8 +473,13 @@ class Manager:
                     group.create_task(self._hold_lease())
                 if self.shards is not None:
                     group.create_task(self._keep_shards())
+                if self.keys is not None:
+                    group.create_task(self.keys.run())
                 group.create_task(self.controller.run())
                 group.create_task(self.store_controller.run())
+                for sealed in (self.sealed_controller, self.bitnami_controller):
+                    if sealed is not None:
+                        group.create_task(sealed.run())
         finally:
             metrics.REGISTRY.unregister(conditions)
             await self.reconciler.close()

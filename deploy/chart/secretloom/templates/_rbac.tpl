@@ -16,13 +16,20 @@ compares them). Two refinements over those files, both narrowing:
   verbs: [get, list, watch, create, patch]
 - apiGroups: [secretloom.io]
   resources: [secretsyncs]
-  verbs: [get, list, watch, patch]
+  verbs: [get, list, watch, create, patch]
 - apiGroups: [secretloom.io]
   resources: [secretsyncs/status]
   verbs: [patch]
 - apiGroups: [secretloom.io]
   resources: [secretsyncs/finalizers]
   verbs: [update]
+# SealedSecrets: each is written through a SecretSync the controller creates.
+- apiGroups: [secretloom.io]
+  resources: [sealedsecrets]
+  verbs: [get, list, watch]
+- apiGroups: [secretloom.io]
+  resources: [sealedsecrets/status]
+  verbs: [patch]
 - apiGroups: [secretloom.io]
   resources: [secretstores]
   verbs: [get, list, watch]
@@ -79,6 +86,20 @@ compares them). Two refinements over those files, both narrowing:
   resourceNames: [{{ include "secretloom.fullname" . }}]
   verbs: [get, update]
 {{- end }}
+{{- end -}}
+
+{{/* Sealing keys and the published certificate, in the release namespace. */}}
+{{- define "secretloom.rules.sealing" -}}
+- apiGroups: [""]
+  resources: [secrets]
+  verbs: [get, list, create]
+- apiGroups: [""]
+  resources: [configmaps]
+  verbs: [create]
+- apiGroups: [""]
+  resources: [configmaps]
+  resourceNames: [secretloom-sealing-cert]
+  verbs: [get, patch]
 {{- end -}}
 
 {{- define "secretloom.subjects" -}}

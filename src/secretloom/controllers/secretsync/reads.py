@@ -22,6 +22,8 @@ from secretloom.runtime.kube import Obj
 
 
 def describe(source: api.Source) -> str:
+    if source.sealed is not None:
+        return f"sealed/{source.sealed.scope}"
     if source.secret is not None:
         return f"secret/{source.secret}#{source.key}"
     store = source.store.describe() if source.store else "secretstore/?"

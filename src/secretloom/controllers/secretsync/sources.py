@@ -15,6 +15,17 @@ InvalidConfig); an `Unauthorized` also retires the store's pooled client so
 the next poll reads the credentials again. Messages are the providers'
 (request coordinates, never values) prefixed with the entry and the store.
 
+`from.sealed` entries are opened with the controller's sealing keys
+(controllers.sealing) under the label of their declared scope, bound to this
+namespace and the *target's* name, which is what a strict ciphertext was
+sealed for; off the event loop (RSA-4096 costs milliseconds per key tried).
+What opened is remembered in memory (bounded, keyed by a hash of label and
+ciphertext, like the Secret cache holds values) so a reconcile does not pay
+the RSA again; `forget_opened` clears it when the keys change. Every failure
+is the same "did not open" message (no oracle), and with sealing disabled the
+entry says so. A sealed value's version is a hash of its ciphertext, which is
+public.
+
 Versions, the `sourceVersion` of each key's status: a Kubernetes source's is a
 hash of the Secret's uid and resourceVersion. A store value has no version the
 protocol exposes, so it is an HMAC of the value under a key drawn at random
@@ -31,10 +42,14 @@ import dataclasses
 import hashlib
 import hmac
 import re
-from collections.abc import Awaitable, Callable
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Sequence
 from secrets import token_bytes
 from typing import TypeVar
 
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from secretloom import seal
 from secretloom.api import secretsync as api
 from secretloom.controllers.secretstore.clients import ProviderClients
 from secretloom.controllers.secretstore.lookup import StoreHandle, StoreLookup, StoreProblem
@@ -62,6 +77,7 @@ from secretloom.runtime.kube import KubeClient
 from secretloom.runtime.secrets import SecretCache
 
 T = TypeVar("T")
+MAX_OPENED = 4096  # sealed values remembered once opened
 _SECRET_KEY = re.compile(api.SECRET_KEY_PATTERN)
 
 
@@ -111,8 +127,11 @@ class Sources:
         lookup: StoreLookup,
         clients: ProviderClients,
         registry: Registry,
+        sealing_keys: Callable[[], Sequence[rsa.RSAPrivateKey]] | None = None,
     ) -> None:
         self._client = client
+        self._sealing_keys = sealing_keys
+        self._opened: OrderedDict[bytes, bytes] = OrderedDict()
         self._secrets = secrets
         self._lookup = lookup
         self._clients = clients
@@ -136,10 +155,39 @@ class Sources:
         provider = self._registry.create("kubernetes", {}, ctx)
         stores = set(store_indexes(spec, namespace))
         return {
-            index: await self._read_secret(entry, namespace, provider, reader)
+            index: (
+                await self._open_sealed(entry, namespace, spec.target.name)
+                if entry.from_.sealed is not None
+                else await self._read_secret(entry, namespace, provider, reader)
+            )
             for index, entry in enumerate(spec.data)
             if index not in stores
         }
+
+    async def _open_sealed(self, entry: api.DataEntry, namespace: str, target: str) -> Resolved:
+        sealed, label = entry.from_.sealed, describe(entry.from_)
+        assert sealed is not None
+        if self._sealing_keys is None:
+            return Resolved(
+                entry.key,
+                label,
+                reason="SealingDisabled",
+                message=f"entry {entry.key!r}: this controller runs without sealing keys "
+                "(--sealing-namespace)",
+            )
+        bound = seal.label(sealed.scope, namespace, target)
+        try:
+            plaintext = await self._unseal(bound, sealed.value)
+        except (ValueError, seal.UnsealError):
+            return Resolved(
+                entry.key,
+                label,
+                reason="UnsealFailed",
+                message=f"entry {entry.key!r}: the sealed value did not open for "
+                f"{sealed.scope} scope at {namespace}/{target} with any sealing key",
+            )
+        version = hashlib.sha256(sealed.value.encode()).hexdigest()[:16]
+        return Resolved(entry.key, label, value=_b64(plaintext), version=version)
 
     async def _read_secret(
         self, entry: api.DataEntry, namespace: str, provider: Provider, reader: _CachedSecrets
@@ -168,6 +216,24 @@ class Sources:
                 )
             return _failure(entry.key, label, err, "")
         return Resolved(entry.key, label, value=_b64(raw), version=reader.versions[name])
+
+    async def _unseal(self, bound: bytes, value: str) -> bytes:
+        assert self._sealing_keys is not None
+        memo = hashlib.sha256(bound + b"\0" + value.encode()).digest()
+        if memo in self._opened:
+            self._opened.move_to_end(memo)
+            return self._opened[memo]
+        ciphertext = base64.b64decode(value, validate=True)
+        keys = list(self._sealing_keys())
+        plaintext = await asyncio.to_thread(seal.unseal, keys, ciphertext, bound)
+        self._opened[memo] = plaintext
+        if len(self._opened) > MAX_OPENED:
+            self._opened.popitem(last=False)
+        return plaintext
+
+    def forget_opened(self) -> None:
+        """Drop every remembered opening: the keys changed (one may have been removed)."""
+        self._opened.clear()
 
     # -- store entries: polled, then remembered by the caller ------------------
 

@@ -1,5 +1,5 @@
--- Argo CD health of a secretloom.io object (SecretSync, SecretStore and
--- ClusterSecretStore share this script) from the Ready condition the
+-- Argo CD health of a secretloom.io object (SecretSync, SecretStore,
+-- ClusterSecretStore and SealedSecret share this script) from the Ready condition the
 -- controller writes. Only a Ready condition computed for the current
 -- generation counts: an edited spec is Progressing until the controller has
 -- looked at it, so Argo CD never reports a stale Healthy after a sync.

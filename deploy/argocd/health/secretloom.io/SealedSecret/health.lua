@@ -1,0 +1,1 @@
+../SecretSync/health.lua

@@ -1,0 +1,1 @@
+"""SealedSecrets: sealed values written through a SecretSync each one owns (issue #13)."""

@@ -1,0 +1,117 @@
+"""The SealedSecret reconciler: keep its SecretSync, mirror its Ready (issue #13).
+
+Level-triggered on the SealedSecret and on its SecretSync (the manager
+enqueues the owner when an owned SecretSync changes). A SecretSync of the
+same name that this SealedSecret does not own is never touched: Ready=False,
+reason NameTaken. The SecretSync is applied with a field manager of its own
+(`secretloom-sealedsecret`), forced, so an edit of its spec by hand is put
+back. Deletion is the garbage collector's (ownerReference).
+
+The same reconciler serves Bitnami's `bitnami.com/v1alpha1` SealedSecrets
+when the operator asks (`--serve-bitnami-sealed-secrets`): only the parsing
+(`translate.bitnami_spec`), the owner and the condition's name differ.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from pydantic import ValidationError
+
+from secretloom.api import sealedsecret as api
+from secretloom.api.secretsync import GROUP, VERSION
+from secretloom.controllers.sealedsecret.translate import (
+    BITNAMI,
+    SECRETLOOM,
+    Owner,
+    bitnami_spec,
+    desired_sync,
+    owned_by,
+    status,
+)
+from secretloom.controllers.status import write_status
+from secretloom.runtime.cache import Cache
+from secretloom.runtime.informer import Key
+from secretloom.runtime.kube import KubeClient, Obj
+from secretloom.runtime.reconcile import Result
+from secretloom.runtime.resources import SECRET_SYNCS, Resource
+
+SEALED_SECRETS = Resource(GROUP, VERSION, api.PLURAL)
+BITNAMI_SEALED_SECRETS = Resource("bitnami.com", "v1alpha1", api.PLURAL)
+FIELD_MANAGER = "secretloom-sealedsecret"
+
+
+def _own_spec(obj: Obj) -> api.SealedSecretSpec:
+    return api.SealedSecretSpec.model_validate(obj.get("spec") or {})
+
+
+class SealedSecretReconciler:
+    def __init__(
+        self,
+        client: KubeClient,
+        sealed: Cache,
+        syncs: Cache,
+        *,
+        resource: Resource = SEALED_SECRETS,
+        owner: Owner = SECRETLOOM,
+        parse: Callable[[Obj], api.SealedSecretSpec] = _own_spec,
+    ) -> None:
+        self._client = client
+        self._sealed = sealed
+        self._syncs = syncs
+        self._resource = resource
+        self._owner = owner
+        self._parse = parse
+
+    @classmethod
+    def bitnami(cls, client: KubeClient, sealed: Cache, syncs: Cache) -> SealedSecretReconciler:
+        return cls(
+            client, sealed, syncs, resource=BITNAMI_SEALED_SECRETS, owner=BITNAMI,
+            parse=bitnami_spec,
+        )  # fmt: skip
+
+    async def __call__(self, key: Key) -> Result:
+        obj = self._sealed.get(key)
+        if obj is None or obj["metadata"].get("deletionTimestamp"):
+            return Result()
+        namespace, name = key
+        generation = int(obj["metadata"].get("generation") or 0)
+        path = self._resource.path(namespace, name, "status")
+        ready = self._owner.ready_type
+        try:
+            spec = self._parse(obj)
+        except ValidationError as err:
+            fields = sorted({".".join(map(str, e["loc"])) for e in err.errors()})
+            problem = ("InvalidSpec", f"invalid fields: {', '.join(fields)}")
+            await write_status(
+                self._client, self._sealed, path, obj, status(generation, None, problem, ready)
+            )
+            return Result()
+        except ValueError as err:
+            problem = ("InvalidSpec", str(err))
+            await write_status(
+                self._client, self._sealed, path, obj, status(generation, None, problem, ready)
+            )
+            return Result()
+        existing = self._syncs.get(key)
+        if existing is not None and not owned_by(existing, obj):
+            problem = (
+                "NameTaken",
+                f"a SecretSync named {name!r} exists and is not this SealedSecret's; "
+                "rename one of them",
+            )
+            await write_status(
+                self._client, self._sealed, path, obj, status(generation, None, problem, ready)
+            )
+            return Result()
+        desired = desired_sync(obj, spec, self._owner)
+        current = existing
+        if existing is None or existing.get("spec") != desired["spec"]:
+            # At rest (a status change of the SecretSync) there is nothing to send.
+            current = await self._client.apply(
+                SECRET_SYNCS.path(namespace, name), desired, field_manager=FIELD_MANAGER, force=True
+            )
+        await write_status(
+            self._client, self._sealed, path, obj, status(generation, current, None, ready)
+        )
+        return Result()

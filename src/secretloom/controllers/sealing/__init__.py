@@ -1,0 +1,1 @@
+"""The controller's sealing keys: kept, renewed, imported, published (issue #13)."""
