@@ -398,6 +398,8 @@ class VaultProvider:
         problem = path_problem(path)
         if problem is not None:
             raise InvalidConfig(f"{subject}: path {problem}")
+        if ref.stage is not None or ref.version_id is not None:
+            raise InvalidConfig(f"{subject}: versionStage and versionId are AWS pins, not Vault's")
         if ref.version is not None and self._spec.version == "v1":
             raise InvalidConfig(f"{subject}: a version pin needs a KV v2 mount")
         if ref.version is not None and ref.version < 1:

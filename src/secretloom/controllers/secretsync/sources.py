@@ -188,7 +188,9 @@ class Sources:
             return Resolved(
                 entry.key, label, reason=problem.reason, message=prefix + problem.message
             )
-        ref = ValueRef(source.path, source.property, source.version)
+        ref = ValueRef(
+            source.path, source.property, source.version, source.version_stage, source.version_id
+        )
         try:
             raw = await self._call(handle, lambda provider: provider.get(ref))
         except ProviderError as err:
@@ -204,7 +206,7 @@ class Sources:
             failure = Resolved("", label, reason=problem.reason, message=prefix + problem.message)
             status = api.DataFromStatus(source=label, state="Error", message=failure.message)
             return DataFromRead(status, failure=failure)
-        ref = ValueRef(entry.path, None, entry.version)
+        ref = ValueRef(entry.path, None, entry.version, entry.version_stage, entry.version_id)
         try:
             data = await self._call(handle, lambda provider: provider.get_all(ref))
         except ProviderError as err:
