@@ -36,6 +36,10 @@ it with an unsigned STS AssumeRoleWithWebIdentity, and exchanges a new one at
 two thirds of the credentials' lifetime. Nothing is revoked on close: STS
 credentials cannot be revoked, they expire.
 
+Logs never carry a value either: botocore logs request parameters and
+response bodies at DEBUG, so its loggers are held at WARNING on import,
+whatever level the controller runs at (the canary tests run it at DEBUG).
+
 Errors never carry a value: messages are built from request coordinates (the
 service, endpoint, region, secret or parameter name, pin, property) plus the
 AWS error code and HTTP status. AWS error messages are never used (they may
@@ -52,6 +56,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import os
 import time
 from collections.abc import Awaitable, Callable, Iterator
@@ -81,6 +86,10 @@ from secretloom.providers.transport import GuardedSession, ResponseTooLarge, Ser
 
 _log = logging.getLogger(__name__)
 T = TypeVar("T")
+# botocore logs request parameters and response bodies (secret values) at DEBUG: its
+# loggers stay at WARNING whatever level the controller runs at.
+for _name in ("botocore", "boto3"):
+    logging.getLogger(_name).setLevel(logging.WARNING)
 
 # Secrets Manager values are at most 64 KiB, parameters 8 KiB (advanced), a page of
 # GetParametersByPath 10 of those: 2 MiB bounds every answer with room to spare.
@@ -169,6 +178,8 @@ class AWSClient:
         self._keys: _Keys | None = None
         self._trusted = False
         self._closed = False
+        self._throttled_at = -math.inf  # when botocore last retried a throttled call
+        self._throttle_code = ""
         self._auth_name = spec.auth.methods()[0]
 
     # -- Provider protocol (validate, close); get / get_all are the services' -------------
@@ -208,12 +219,18 @@ class AWSClient:
     async def bounded(self, work: Callable[[], Awaitable[T]], subject: str) -> T:
         """`work()` within the call's total deadline; past it, `Unavailable`."""
         deadline = asyncio.timeout(self._timeout)
+        started = time.monotonic()
         try:
             async with deadline:
                 return await work()
         except TimeoutError:
             if not deadline.expired():
                 raise
+        if self._throttled_at >= started:  # botocore was still backing off
+            raise Unavailable(
+                f"{subject}: throttled by AWS ({self._throttle_code}), still throttled "
+                f"at the {self._timeout:g}s deadline"
+            ) from None
         error = Unavailable(f"{subject}: did not answer within {self._timeout:g}s, timed out")
         raise (error if self._trusted else self._distrust(error)) from None
 
@@ -355,6 +372,7 @@ class AWSClient:
             config=config,
         )
         client.meta.events.register("before-send", cast(Callable[..., None], self._send))
+        client.meta.events.register("needs-retry", self._note_throttle)
         return client
 
     def _send(self, request: AWSPreparedRequest, **_: Any) -> AWSResponse:
@@ -372,6 +390,13 @@ class AWSClient:
             self._trusted = True
         headers = HTTPHeaders.from_pairs(list(response.headers.items()))
         return AWSResponse(request.url, response.status_code, headers, _Body(response.content))
+
+    def _note_throttle(self, response: Any = None, **_: Any) -> None:
+        """botocore's `needs-retry`: remember a throttled answer, for the deadline's message."""
+        parsed = response[1] if isinstance(response, tuple) and len(response) == 2 else {}
+        code = str(((parsed or {}).get("Error") or {}).get("Code") or "")
+        if code in _THROTTLED:
+            self._throttled_at, self._throttle_code = time.monotonic(), code
 
     async def _run(self, fn: Callable[[], T], subject: str) -> T:
         """One blocking botocore call on the client's threads; failures become provider errors."""
