@@ -67,6 +67,15 @@ SCOPE_RULES: list[JsonValue] = [
 ]
 
 
+def registry_name(block: str) -> str:
+    """The registry name of a provider block (`awsSecretsManager` -> `aws-secretsmanager`).
+
+    A registry name passes unchanged, so a stores file may use either spelling.
+    """
+    by_wire = {to_camel(field): name for field, name in _PROVIDERS.items()}
+    return by_wire.get(block, block)
+
+
 class StoreProvider(Model):
     """Exactly one provider block, named as the provider is registered."""
 
