@@ -172,3 +172,33 @@ async def test_failures_give_clear_conditions_and_keep_the_last_good_value(
         sync = await kit.wait_condition(kube, namespace, "app", "SourceMissing", timeout=15)
         assert name in kit.condition(sync, "SourceMissing")["message"]
         assert kit.values(await kit.get_secret(kube, namespace, "t")) == {"k": "good"}
+
+
+async def test_secretsyncs_naming_one_secret_share_its_reads(
+    kube: KubeClient, namespace: str, moto: MotoServer, sm: Any
+) -> None:
+    name, syncs = unique("shared"), 8
+    sm.create_secret(Name=name, SecretString=json.dumps({"k": "v1"}))
+    async with sk.controller(kube, namespace):
+        await ak.put_keys(kube, namespace)
+        await ak.apply_store(kube, namespace, "sm", moto, SM)
+        for index in range(syncs):
+            spec = sk.sync(f"t{index}", {"k": sk.from_store("sm", name, "k")}, refresh="2s")
+            await kit.apply_sync(kube, namespace, f"s{index}", spec)
+        for index in range(syncs):
+            await kit.wait_condition(kube, namespace, f"s{index}", "Ready")
+        await asyncio.sleep(2.5)  # every SecretSync past its first (fresh) read
+        before = moto.calls("GetSecretValue", containing=name)
+        await asyncio.sleep(6.0)  # three intervals: 24 reads if each SecretSync read its own
+        reads = moto.calls("GetSecretValue", containing=name) - before
+        assert 1 <= reads <= 12, reads  # about one per half interval, whoever asks
+        sm.put_secret_value(SecretId=name, SecretString=json.dumps({"k": "v2"}))
+
+        async def everywhere() -> bool:
+            for index in range(syncs):
+                target = await kit.get_secret(kube, namespace, f"t{index}")
+                if kit.values(target) != {"k": "v2"}:
+                    return False
+            return True
+
+        await kit.eventually(everywhere, timeout=2.0 * 1.5 + 2.0)  # 1.5 intervals + margin

@@ -15,6 +15,9 @@ InvalidConfig); an `Unauthorized` also retires the store's pooled client so
 the next poll reads the credentials again. Messages are the providers'
 (request coordinates, never values) prefixed with the entry and the store.
 
+Reads are shared: SecretSyncs naming the same value of the same store take
+one read (`shared.py`, issue 16), and the caller says how old it may be.
+
 Versions, the `sourceVersion` of each key's status: a Kubernetes source's is a
 hash of the Secret's uid and resourceVersion. A store value has no version the
 protocol exposes, so it is an HMAC of the value under a key drawn at random
@@ -33,7 +36,7 @@ import hmac
 import re
 from collections.abc import Awaitable, Callable
 from secrets import token_bytes
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from secretloom.api import secretsync as api
 from secretloom.controllers.secretstore.clients import Clients
@@ -47,6 +50,7 @@ from secretloom.controllers.secretsync.reads import (
     foreign,
     store_indexes,
 )
+from secretloom.controllers.secretsync.shared import SharedReads
 from secretloom.providers.context import store_context
 from secretloom.providers.kubernetes import key_of
 from secretloom.providers.protocol import (
@@ -118,6 +122,7 @@ class Sources:
         self._clients = clients
         self._registry = registry
         self._hmac_key = token_bytes(32)
+        self.reads = SharedReads()
 
     # -- Kubernetes entries: every reconcile, from the cache -------------------
 
@@ -171,14 +176,24 @@ class Sources:
 
     # -- store entries: polled, then remembered by the caller ------------------
 
-    async def poll(self, namespace: str, spec: api.SecretSyncSpec) -> StoreReads:
-        """Read every store entry and dataFrom path of `spec` now, concurrently."""
+    async def poll(
+        self, namespace: str, spec: api.SecretSyncSpec, *, max_age: float = 0.0
+    ) -> StoreReads:
+        """Read every store entry and dataFrom path of `spec`, concurrently.
+
+        A read of the same value by another SecretSync, in flight or at most
+        `max_age` seconds old, is taken instead of a new one (`shared.py`).
+        """
         indexes = store_indexes(spec, namespace)
-        values = await asyncio.gather(*(self._read_value(spec.data[i], namespace) for i in indexes))
-        reads = await asyncio.gather(*(self._read_all(e, namespace) for e in spec.data_from))
+        values = await asyncio.gather(
+            *(self._read_value(spec.data[i], namespace, max_age) for i in indexes)
+        )
+        reads = await asyncio.gather(
+            *(self._read_all(e, namespace, max_age) for e in spec.data_from)
+        )
         return StoreReads(dict(zip(indexes, values, strict=True)), tuple(reads))
 
-    async def _read_value(self, entry: api.DataEntry, namespace: str) -> Resolved:
+    async def _read_value(self, entry: api.DataEntry, namespace: str, max_age: float) -> Resolved:
         source, label = entry.from_, describe(entry.from_)
         assert source.store is not None and source.path is not None
         prefix = f"entry {entry.key!r}: "
@@ -192,12 +207,14 @@ class Sources:
             source.path, source.property, source.version, source.version_stage, source.version_id
         )
         try:
-            raw = await self._call(handle, lambda provider: provider.get(ref))
+            raw = await self._shared(handle, "get", ref, max_age)
         except ProviderError as err:
             return _failure(entry.key, label, err, f"{prefix}{handle.describe()}: ")
         return Resolved(entry.key, label, value=_b64(raw), version=self._version(raw))
 
-    async def _read_all(self, entry: api.DataFromEntry, namespace: str) -> DataFromRead:
+    async def _read_all(
+        self, entry: api.DataFromEntry, namespace: str, max_age: float
+    ) -> DataFromRead:
         label = entry.describe()
         prefix = f"dataFrom {label}: "
         try:
@@ -208,7 +225,7 @@ class Sources:
             return DataFromRead(status, failure=failure)
         ref = ValueRef(entry.path, None, entry.version, entry.version_stage, entry.version_id)
         try:
-            data = await self._call(handle, lambda provider: provider.get_all(ref))
+            data = await self._shared(handle, "get_all", ref, max_age)
         except ProviderError as err:
             failure = _failure("", label, err, prefix)
             state = "SourceMissing" if failure.reason == "SourceMissing" else "ProviderError"
@@ -228,6 +245,17 @@ class Sources:
             source=label, state="Error" if skipped else "Synced", message=message
         )
         return DataFromRead(status, keys=tuple(keys))
+
+    async def _shared(
+        self, handle: StoreHandle, operation: str, ref: ValueRef, max_age: float
+    ) -> Any:
+        """`provider.<operation>(ref)`, or the same read another SecretSync made (`shared.py`)."""
+        key = (handle.key, handle.uid, handle.generation, operation, ref)
+
+        async def fetch() -> Any:
+            return await self._call(handle, lambda provider: getattr(provider, operation)(ref))
+
+        return await self.reads.read(key, fetch, max_age=max_age)
 
     async def _call(self, handle: StoreHandle, fn: Callable[[Provider], Awaitable[T]]) -> T:
         try:
