@@ -16,14 +16,16 @@ import urllib.parse
 from typing import Any
 
 from secretloom.api.secretsync import REFRESH_ANNOTATION
+from secretloom.controllers.secretstore.resources import CLUSTER_STORES
 from secretloom.controllers.secretsync.resources import SYNCS
 from secretloom.runtime.kube import KubeClient
 from secretloom.testing.moto import MotoServer, body_of, operation_of
 from tests.aws.conftest import moto, moto_session, sm, ssm, unique
-from tests.aws.support import ROLE_ARN
+from tests.aws.support import ROLE_ARN, block
 from tests.e2e import aws_kit as ak
 from tests.e2e import kit
 from tests.e2e import stores_kit as sk
+from tests.e2e.test_controller_process import extra_namespaces
 
 __all__ = ["moto", "moto_session", "sm", "ssm"]  # fixtures, re-exported for this module
 
@@ -202,3 +204,41 @@ async def test_secretsyncs_naming_one_secret_share_its_reads(
             return True
 
         await kit.eventually(everywhere, timeout=2.0 * 1.5 + 2.0)  # 1.5 intervals + margin
+
+
+async def test_a_cluster_store_keeps_vaults_scoping_and_its_credentials_namespace(
+    kube: KubeClient, namespace: str, moto: MotoServer, sm: Any
+) -> None:
+    name, store = unique("cluster"), unique("aws")
+    sm.create_secret(Name=name, SecretString=json.dumps({"k": "cluster-value"}))
+    auth = {"jwt": {"roleArn": ROLE_ARN, "serviceAccountRef": {"name": "aws-reader"}}}
+    spec = {
+        "provider": {SM: block(moto, auth=auth)},
+        "credentialsNamespace": namespace,  # the ServiceAccount lives here only
+        "namespaces": [],
+    }
+    sync = sk.sync("t", {"k": sk.from_store(store, name, "k", "ClusterSecretStore")})
+    async with extra_namespaces(kube, 2) as (listed, other):
+        spec["namespaces"] = [listed]
+        async with sk.controller(kube, listed, other, tokens=ak.IRSA_TOKENS):
+            await sk.create_service_account(kube, namespace, "aws-reader")
+            await sk.apply_cluster_store(kube, store, spec)
+            try:
+                await kit.apply_sync(kube, listed, "app", sync)
+                await kit.wait_condition(kube, listed, "app", "Ready")
+                assert kit.values(await kit.get_secret(kube, listed, "t")) == {"k": "cluster-value"}
+                reads = moto.calls("GetSecretValue", containing=name)
+                await kit.apply_sync(kube, other, "app", sync)
+                await kit.wait_condition(
+                    kube, other, "app", "Ready", "False", reason="NamespaceNotAllowed"
+                )
+                assert await kit.get_secret(kube, other, "t") is None
+                assert moto.calls("GetSecretValue", containing=name) == reads
+            finally:
+                await kube.delete(CLUSTER_STORES.path(None, store))
+    sessions = [
+        urllib.parse.parse_qs(body_of(e))["RoleSessionName"][0]
+        for e in moto.requests()
+        if operation_of(e) == "AssumeRoleWithWebIdentity"
+    ]
+    assert f"secretloom-{namespace}" in sessions  # the token of the credentials namespace
