@@ -180,12 +180,13 @@ async def test_secretsyncs_naming_one_secret_share_its_reads(
     kube: KubeClient, namespace: str, moto: MotoServer, sm: Any
 ) -> None:
     name, syncs = unique("shared"), 8
-    sm.create_secret(Name=name, SecretString=json.dumps({"k": "v1"}))
+    sm.create_secret(Name=name, SecretString=json.dumps({"k": "v1", "j": "other"}))
     async with sk.controller(kube, namespace):
         await ak.put_keys(kube, namespace)
         await ak.apply_store(kube, namespace, "sm", moto, SM)
         for index in range(syncs):
-            spec = sk.sync(f"t{index}", {"k": sk.from_store("sm", name, "k")}, refresh="2s")
+            prop = "kj"[index % 2]  # two properties of one secret: still one read
+            spec = sk.sync(f"t{index}", {prop: sk.from_store("sm", name, prop)}, refresh="2s")
             await kit.apply_sync(kube, namespace, f"s{index}", spec)
         for index in range(syncs):
             await kit.wait_condition(kube, namespace, f"s{index}", "Ready")
@@ -194,12 +195,14 @@ async def test_secretsyncs_naming_one_secret_share_its_reads(
         await asyncio.sleep(6.0)  # three intervals: 24 reads if each SecretSync read its own
         reads = moto.calls("GetSecretValue", containing=name) - before
         assert 1 <= reads <= 12, reads  # about one per half interval, whoever asks
-        sm.put_secret_value(SecretId=name, SecretString=json.dumps({"k": "v2"}))
+        sm.put_secret_value(SecretId=name, SecretString=json.dumps({"k": "v2", "j": "other2"}))
+        rotated = {"k": "v2", "j": "other2"}
 
         async def everywhere() -> bool:
             for index in range(syncs):
                 target = await kit.get_secret(kube, namespace, f"t{index}")
-                if kit.values(target) != {"k": "v2"}:
+                prop = "kj"[index % 2]
+                if kit.values(target) != {prop: rotated[prop]}:
                     return False
             return True
 
@@ -242,3 +245,16 @@ async def test_a_cluster_store_keeps_vaults_scoping_and_its_credentials_namespac
         if operation_of(e) == "AssumeRoleWithWebIdentity"
     ]
     assert f"secretloom-{namespace}" in sessions  # the token of the credentials namespace
+
+
+async def test_irsa_needs_the_operators_audience(
+    kube: KubeClient, namespace: str, moto: MotoServer
+) -> None:
+    auth = {"jwt": {"roleArn": ROLE_ARN, "serviceAccountRef": {"name": "aws-reader"}}}
+    async with sk.controller(kube, namespace):  # --token-audiences left at its default, vault
+        await sk.create_service_account(kube, namespace, "aws-reader")
+        await ak.apply_store(kube, namespace, "irsa", moto, SM, auth=auth)
+        store = await sk.wait_store(kube, namespace, "irsa", "False")
+    reason, message = sk.reason_and_message(store, "Ready")
+    assert reason == "InvalidConfig", store["status"]
+    assert "audience 'sts.amazonaws.com' is not allowed by the operator" in message

@@ -119,6 +119,8 @@ class SecretsManagerFactory:
 
     name = "aws-secretsmanager"
     spec_model: type[Model] = AWSProviderSpec
+    # get(ref with a property) == get_all(ref)[property]: reads are shared per path.
+    whole_path_reads = True
 
     def create(self, spec: Model, ctx: ProviderContext) -> Provider:
         if not isinstance(spec, AWSProviderSpec):

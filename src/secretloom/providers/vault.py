@@ -590,6 +590,8 @@ class VaultFactory:
 
     name = "vault"
     spec_model: type[Model] = VaultProviderSpec
+    # get(ref with a property) == get_all(ref)[property]: reads are shared per path.
+    whole_path_reads = True
 
     def create(self, spec: Model, ctx: ProviderContext) -> Provider:
         if not isinstance(spec, VaultProviderSpec):

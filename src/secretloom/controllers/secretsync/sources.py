@@ -207,7 +207,7 @@ class Sources:
             source.path, source.property, source.version, source.version_stage, source.version_id
         )
         try:
-            raw = await self._shared(handle, "get", ref, max_age)
+            raw = await self._one(handle, ref, max_age)
         except ProviderError as err:
             return _failure(entry.key, label, err, f"{prefix}{handle.describe()}: ")
         return Resolved(entry.key, label, value=_b64(raw), version=self._version(raw))
@@ -245,6 +245,24 @@ class Sources:
             source=label, state="Error" if skipped else "Synced", message=message
         )
         return DataFromRead(status, keys=tuple(keys))
+
+    async def _one(self, handle: StoreHandle, ref: ValueRef, max_age: float) -> bytes:
+        """One value; through a shared read of its whole path where the provider allows.
+
+        A provider whose factory sets `whole_path_reads` answers `get` with a
+        property exactly as `get_all(path)[property]` (Vault: one KV read per
+        path; Secrets Manager: one GetSecretValue per secret), so SecretSyncs
+        naming different properties of one path share one read of it.
+        """
+        factory = self._registry.get(handle.provider)
+        if ref.property is None or not getattr(factory, "whole_path_reads", False):
+            raw: bytes = await self._shared(handle, "get", ref, max_age)
+            return raw
+        whole = dataclasses.replace(ref, property=None)
+        data: dict[str, bytes] = await self._shared(handle, "get_all", whole, max_age)
+        if ref.property not in data:
+            raise NotFound(f"path {ref.path!r} property {ref.property!r}: property not found")
+        return data[ref.property]
 
     async def _shared(
         self, handle: StoreHandle, operation: str, ref: ValueRef, max_age: float
