@@ -182,12 +182,7 @@ class AWSClient:
         self._throttle_code = ""
         self._auth_name = spec.auth.methods()[0]
 
-    # -- Provider protocol (validate, close); get / get_all are the services' -------------
-
-    async def validate(self) -> None:
-        """Authenticate; the services' subclasses add one cheap authorised call."""
-        subject = f"{self.subject()} credentials"
-        await self.bounded(self._ready, subject)
+    # -- Provider protocol: close; get, get_all and validate are the services' ---------
 
     async def close(self) -> None:
         async with self._lock:
