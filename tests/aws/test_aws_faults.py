@@ -19,6 +19,8 @@ from tests.openbao.support import Objects
 from .conftest import unique
 from .support import KEY_ID_CANARY, ROLE_ARN, SECRET_KEY_CANARY, OpenAWS, keys_objects, spec
 
+pytestmark = pytest.mark.moto
+
 JWT = "eyJhbGciOiJSUzI1NiJ9.canary-web-identity.signature"
 IRSA = {"jwt": {"roleArn": ROLE_ARN, "serviceAccountRef": {"name": "reader"}}}
 

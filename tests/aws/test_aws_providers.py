@@ -15,6 +15,8 @@ from secretloom.testing.moto import MotoServer
 from .conftest import unique
 from .support import OpenAWS
 
+pytestmark = pytest.mark.moto
+
 
 async def test_secrets_manager_reads_by_name_arn_property_and_whole_value(
     moto: MotoServer, sm: Any, open_aws: OpenAWS

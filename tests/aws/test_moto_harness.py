@@ -9,6 +9,8 @@ from botocore.exceptions import ClientError
 
 from secretloom.testing.moto import MotoServer
 
+pytestmark = pytest.mark.moto
+
 
 def test_restart_keeps_the_port_and_starts_empty(tmp_path: Path) -> None:
     with MotoServer(work_dir=tmp_path / "moto") as server:

@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 from secretloom.testing.moto import REGION, MotoServer
@@ -18,6 +19,8 @@ from tests.aws.conftest import moto, moto_session, sm, ssm, unique
 from tests.aws.support import KEY_ID_CANARY, SECRET_KEY_CANARY
 from tests.render.test_render_e2e import documents
 from tests.render.test_render_e2e import run_render as run
+
+pytestmark = pytest.mark.moto
 
 __all__ = ["moto", "moto_session", "sm", "ssm"]
 

@@ -22,6 +22,8 @@ from secretloom.testing.tools import tool
 from tests.aws.conftest import moto, moto_session
 from tests.render.oracle import Keys
 
+pytestmark = pytest.mark.moto
+
 __all__ = ["moto", "moto_session"]
 
 SECLOOM = Path(sys.executable).parent / "secretloom"
