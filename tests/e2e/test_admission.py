@@ -131,12 +131,12 @@ def token(secret: str) -> Obj:
     return {"tokenSecretRef": {"name": secret, "key": "token"}}
 
 
-def secret_store(name: str, provider: Obj) -> Obj:
+def secret_store(name: str, provider: Obj, kind: str = "vault") -> Obj:
     return {
         "apiVersion": SECRET_STORE.api_version,
         "kind": SECRET_STORE.kind,
         "metadata": {"name": name},
-        "spec": {"provider": {"vault": provider}},
+        "spec": {"provider": {kind: provider}},
     }
 
 
@@ -337,6 +337,42 @@ async def test_kubernetes_auth_needs_the_right_to_mint_the_accounts_token(
     mint = rule("serviceaccounts/token", "create", names=("vault-auth",))
     await grant(kube, namespace, [mint], user_subject())
     assert create(cluster, tmp_path, namespace, store) == ""
+
+
+async def test_aws_stores_use_only_keys_and_accounts_their_author_may_use(
+    kube: KubeClient, cluster: local.Cluster, namespace: str, tmp_path: Path
+) -> None:
+    await tenant(kube, cluster, namespace)
+    why = "a SecretStore may only use credentials its author can use"
+    keys = {
+        "secretRef": {
+            "accessKeyIDSecretRef": {"name": "mine", "key": "id"},
+            "secretAccessKeySecretRef": {"name": "other", "key": "secret"},
+        }
+    }
+    irsa = {
+        "jwt": {
+            "roleArn": "arn:aws:iam::123456789012:role/app",
+            "serviceAccountRef": {"name": "aws-reader"},
+        }
+    }
+    for kind in ("awsSecretsManager", "awsParameterStore"):
+        store = secret_store(f"{kind.lower()}-keys", {"region": "eu-west-1", "auth": keys}, kind)
+        printed = create(cluster, tmp_path, namespace, store)
+        referrer = f"spec.provider.{kind}.auth.secretRef.secretAccessKeySecretRef.name"
+        assert refusal("get", "Secret", "other", namespace, referrer, why) in printed
+        assert '"mine"' not in printed  # readable: no refusal for it
+
+        store = secret_store(f"{kind.lower()}-irsa", {"region": "eu-west-1", "auth": irsa}, kind)
+        printed = create(cluster, tmp_path, namespace, store)
+        referrer = f"spec.provider.{kind}.auth.jwt.serviceAccountRef.name"
+        verb = "create serviceaccounts/token for"
+        assert refusal(verb, "ServiceAccount", "aws-reader", namespace, referrer, why) in printed
+
+    mint = rule("serviceaccounts/token", "create", names=("aws-reader",))
+    await grant(kube, namespace, [mint], user_subject())
+    irsa_store = secret_store("irsa", {"region": "eu-west-1", "auth": irsa}, "awsSecretsManager")
+    assert create(cluster, tmp_path, namespace, irsa_store) == ""
 
 
 async def test_an_update_is_checked_when_it_changes_the_spec(

@@ -61,8 +61,9 @@ async def test_token_auth_and_a_revoked_token_then_a_rotated_one(
         failed = await kit.wait_condition(kube, namespace, "app", "ProviderError")
         assert sk.reason_and_message(failed, "ProviderError") == (
             "Unauthorized",
+            # the path is read whole, once for every property any SecretSync names
             f"entry 'key': secretstore/vault: vault {bao.address} mount 'kv2' path '{path}' "
-            "property 'key' (token auth): permission denied (HTTP 403)",
+            "(token auth): permission denied (HTTP 403)",
         )
         assert kit.condition(failed, "Ready")["reason"] == "ProviderError"
         assert_clean(failed, token)

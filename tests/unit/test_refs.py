@@ -40,7 +40,7 @@ def test_avp_placeholder_with_version() -> None:
 @pytest.mark.parametrize(
     ("text", "why"),
     [
-        ("ref+awssecrets://x", "unknown backend"),
+        ("ref+awskms://x", "unknown backend"),
         ("ref+vault://#/x", "no path"),
         ("ref+vault://a#x", "JSON pointer"),
         ("ref+vault://a?address=http://evil#/x", "address are not allowed"),

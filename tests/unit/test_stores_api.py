@@ -149,8 +149,13 @@ def test_an_unknown_namespace_is_allowed_by_name_only() -> None:
     )
 
 
-def test_both_providers_are_registered_by_entry_point() -> None:
-    assert registry.load().names() == ["kubernetes", "vault"]
+def test_every_built_in_provider_is_registered_by_entry_point() -> None:
+    assert registry.load().names() == [
+        "aws-parameterstore",
+        "aws-secretsmanager",
+        "kubernetes",
+        "vault",
+    ]
 
 
 async def test_the_kubernetes_provider_reads_one_key_through_its_pinned_reader() -> None:

@@ -16,8 +16,10 @@ to run) whether the requesting user may do each of those things themselves:
   Bitnami's SealedSecret (served on request): `patch` and `create` the Secret
   of its own name, and `delete` it unless its template asks for `patch`;
 * SecretStore: `get` every Secret and ConfigMap it references and `create` the
-  `serviceaccounts/token` of its Kubernetes auth ServiceAccount, all in its
-  namespace; ClusterSecretStore: the same in `spec.credentialsNamespace`.
+  `serviceaccounts/token` of its Kubernetes auth ServiceAccount (Vault) or its
+  IRSA ServiceAccount (AWS, `auth.jwt`), all in its namespace; the Secrets of
+  AWS static keys likewise; ClusterSecretStore: the same in
+  `spec.credentialsNamespace`.
 
 Trade-offs:
 
@@ -310,6 +312,9 @@ def _bitnami_sealed_secret() -> list[Manifest]:
 
 # SecretStore, ClusterSecretStore ------------------------------------------------------------
 
+# The AWS provider blocks (issue 16) and the Secrets their static keys are read from.
+AWS_PROVIDERS = ("awsSecretsManager", "awsParameterStore")
+AWS_KEY_REFS = ("accessKeyIDSecretRef", "secretAccessKeySecretRef", "sessionTokenSecretRef")
 # What the CA bundle of each `caProvider.type` is read from.
 CA_RESOURCES = {"Secret": "secrets", "ConfigMap": "configmaps"}
 
@@ -317,7 +322,7 @@ CA_RESOURCES = {"Secret": "secrets", "ConfigMap": "configmaps"}
 def _store_checks(spec: SchemaPath, namespace: str, kind: str) -> list[Check]:
     why = f"a {kind} may only use credentials its author can use"
     provider = ("provider", "vault")
-    if set(spec.node("provider")["properties"]) != {"vault"}:
+    if set(spec.node("provider")["properties"]) != {"vault", *AWS_PROVIDERS}:
         raise KeyError("spec.provider: a new provider needs its references checked here")
     ca_type = (*provider, "caProvider", "type")
     if set(spec.node(*ca_type)["enum"]) != set(CA_RESOURCES):
@@ -345,7 +350,30 @@ def _store_checks(spec: SchemaPath, namespace: str, kind: str) -> list[Check]:
         )
 
     ca_name = (*provider, "caProvider", "name")
+    aws = [
+        c
+        for block in AWS_PROVIDERS
+        for c in (
+            *(
+                check(
+                    "get",
+                    "secrets",
+                    "Secret",
+                    ("provider", block, "auth", "secretRef", ref, "name"),
+                )
+                for ref in AWS_KEY_REFS
+            ),
+            check(
+                "create",
+                "serviceaccounts",
+                "ServiceAccount",
+                ("provider", block, "auth", "jwt", "serviceAccountRef", "name"),
+                subresource="token",
+            ),
+        )
+    ]
     return [
+        *aws,
         check("get", "secrets", "Secret", (*provider, "auth", "tokenSecretRef", "name")),
         check("get", "secrets", "Secret", (*provider, "auth", "appRole", "secretRef", "name")),
         *(

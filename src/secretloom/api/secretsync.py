@@ -162,6 +162,22 @@ class Target(Model):
     )
 
 
+# AWS pins (issue 16): strings, unlike Vault's and Parameter Store's numbered versions.
+VERSION_STAGE_FIELD: Any = Field(
+    default=None,
+    min_length=1,
+    max_length=256,
+    description="Version stage (AWS Secrets Manager, e.g. AWSPREVIOUS) or label (Parameter Store).",
+)
+VERSION_ID_FIELD: Any = Field(
+    default=None,
+    min_length=1,
+    max_length=64,
+    pattern=r"^[-a-zA-Z0-9]+$",
+    description="Version ID (AWS Secrets Manager).",
+)
+
+
 class StoreRef(Model):
     name: ObjectName = Field(description="Name of the store.")
     kind: Literal["SecretStore", "ClusterSecretStore"] = Field(
@@ -204,8 +220,10 @@ class Source(Model):
     )
     property: str | None = Field(default=None, description="Property of the path's data.")
     version: int | None = Field(
-        default=None, ge=1, description="Pinned version (Vault KV v2 only)."
+        default=None, ge=1, description="Pinned version (Vault KV v2, Parameter Store)."
     )
+    version_stage: str | None = VERSION_STAGE_FIELD
+    version_id: str | None = VERSION_ID_FIELD
     sealed: SealedValue | None = Field(
         default=None,
         description=(
@@ -224,8 +242,8 @@ SOURCE_RULES: list[JsonValue] = [
     },
     {"rule": "!has(self.secret) || has(self.key)", "message": "from.secret needs from.key"},
     {
-        "rule": "!has(self.store) || (has(self.path) && has(self.property))",
-        "message": "from.store needs from.path and from.property",
+        "rule": "!has(self.store) || has(self.path)",
+        "message": "from.store needs from.path",
     },
 ]
 
@@ -252,6 +270,8 @@ class DataFromEntry(Model):
     version: int | None = Field(
         default=None, ge=1, description="Pinned version (Vault KV v2 only)."
     )
+    version_stage: str | None = VERSION_STAGE_FIELD
+    version_id: str | None = VERSION_ID_FIELD
     prefix: str = Field(
         default="",
         max_length=128,
@@ -262,8 +282,11 @@ class DataFromEntry(Model):
     _path = field_validator("path")(_no_dot_segments)
 
     def describe(self) -> str:
-        pinned = f"@{self.version}" if self.version is not None else ""
-        return f"{self.store.describe()}:{self.path}{pinned}#*"
+        pinned = next(
+            (v for v in (self.version, self.version_stage, self.version_id) if v is not None), None
+        )
+        at = "" if pinned is None else f"@{pinned}"
+        return f"{self.store.describe()}:{self.path}{at}#*"
 
 
 SPEC_RULES: list[JsonValue] = [

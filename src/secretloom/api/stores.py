@@ -29,7 +29,9 @@ from __future__ import annotations
 from typing import Literal
 
 from pydantic import ConfigDict, Field, JsonValue, model_validator
+from pydantic.alias_generators import to_camel
 
+from secretloom.api.aws import AWSProviderSpec
 from secretloom.api.base import Model
 from secretloom.api.conditions import Condition
 from secretloom.api.secretsync import NamespaceName, conditions_field
@@ -40,11 +42,17 @@ STORE_PLURAL = "secretstores"
 CLUSTER_STORE_KIND = "ClusterSecretStore"
 CLUSTER_STORE_PLURAL = "clustersecretstores"
 
-_PROVIDERS = ("vault",)
+# Field of `spec.provider` -> the provider's registry name.
+_PROVIDERS = {
+    "vault": "vault",
+    "aws_secrets_manager": "aws-secretsmanager",
+    "aws_parameter_store": "aws-parameterstore",
+}
+_WIRE = ", ".join(to_camel(field) for field in _PROVIDERS)
 PROVIDER_RULES: list[JsonValue] = [
     {
-        "rule": " + ".join(f"(has(self.{name}) ? 1 : 0)" for name in _PROVIDERS) + " == 1",
-        "message": f"set exactly one provider ({', '.join(_PROVIDERS)})",
+        "rule": " + ".join(f"(has(self.{to_camel(f)}) ? 1 : 0)" for f in _PROVIDERS) + " == 1",
+        "message": f"set exactly one provider ({_WIRE})",
     }
 ]
 SCOPE_RULES: list[JsonValue] = [
@@ -59,26 +67,43 @@ SCOPE_RULES: list[JsonValue] = [
 ]
 
 
+def registry_name(block: str) -> str:
+    """The registry name of a provider block (`awsSecretsManager` -> `aws-secretsmanager`).
+
+    A registry name passes unchanged, so a stores file may use either spelling.
+    """
+    by_wire = {to_camel(field): name for field, name in _PROVIDERS.items()}
+    return by_wire.get(block, block)
+
+
 class StoreProvider(Model):
     """Exactly one provider block, named as the provider is registered."""
 
     vault: VaultProviderSpec | None = Field(
         default=None, description="HashiCorp Vault or OpenBao, one KV mount."
     )
+    aws_secrets_manager: AWSProviderSpec | None = Field(
+        default=None, description="AWS Secrets Manager in one region (provider aws-secretsmanager)."
+    )
+    aws_parameter_store: AWSProviderSpec | None = Field(
+        default=None,
+        description="AWS Systems Manager Parameter Store in one region (aws-parameterstore).",
+    )
 
     @model_validator(mode="after")
     def _exactly_one(self) -> StoreProvider:
         if len(self.selected_names()) != 1:
-            raise ValueError(f"set exactly one provider ({', '.join(_PROVIDERS)})")
+            raise ValueError(f"set exactly one provider ({_WIRE})")
         return self
 
     def selected_names(self) -> list[str]:
-        return [name for name in _PROVIDERS if getattr(self, name) is not None]
+        """Registry names of the providers that are set."""
+        return [name for field, name in _PROVIDERS.items() if getattr(self, field) is not None]
 
     def selected(self) -> tuple[str, Model]:
         """(registry name, spec) of the one provider set."""
-        (name,) = self.selected_names()
-        spec: Model = getattr(self, name)
+        ((field, name),) = [(f, n) for f, n in _PROVIDERS.items() if getattr(self, f) is not None]
+        spec: Model = getattr(self, field)
         return name, spec
 
 

@@ -86,6 +86,19 @@ def clean_path(path: str) -> str:
     return path.strip("/")
 
 
+def server_url(value: str, field: str) -> str:
+    """An http(s) URL with a host, no credentials, query or fragment; trailing / dropped."""
+    # Messages here never repeat the value: it may carry credentials.
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"{field} must be an http:// or https:// URL with a host")
+    if parts.username is not None or parts.password is not None:
+        raise ValueError(f"{field} must not contain credentials")
+    if parts.query or parts.fragment:
+        raise ValueError(f"{field} must not contain a query or fragment")
+    return value.rstrip("/")
+
+
 def _checked_path(value: str) -> str:
     cleaned = clean_path(value)
     problem = path_problem(cleaned)
@@ -253,15 +266,7 @@ class VaultProviderSpec(_VaultModel):
     @field_validator("server")
     @classmethod
     def _check_server(cls, value: str) -> str:
-        # Messages here never repeat the value: it may carry credentials.
-        parts = urlsplit(value)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError("server must be an http:// or https:// URL with a host")
-        if parts.username is not None or parts.password is not None:
-            raise ValueError("server must not contain credentials")
-        if parts.query or parts.fragment:
-            raise ValueError("server must not contain a query or fragment")
-        return value.rstrip("/")
+        return server_url(value, "server")
 
     @model_validator(mode="after")
     def _ca_needs_https(self) -> VaultProviderSpec:

@@ -61,13 +61,17 @@ class ValueRef:
 
     `path` is relative to the store's mount (for Vault: the KV path below the
     mount named in the store spec). `property` selects one field of the path's data;
-    None means the whole data map (only valid with `get_all`). `version` pins a
-    KV v2 version.
+    None means the whole data map (with `get_all`), or the whole value of a
+    store that holds one value per path (AWS). `version` pins a KV v2 or
+    Parameter Store version, `stage` an AWS version stage or label,
+    `version_id` a Secrets Manager version; a provider refuses pins it cannot honour.
     """
 
     path: str
     property: str | None = None
     version: int | None = None
+    stage: str | None = None  # a version stage or label (AWS)
+    version_id: str | None = None  # a version ID (AWS Secrets Manager)
 
 
 # Seconds a provider call (validation, a read, a login, a revocation) may take in all.

@@ -4,6 +4,11 @@ Built-in and third-party providers declare an entry point in the
 `secretloom.providers` group whose object is a `ProviderFactory`. A name
 registered twice is an error at load time, never a silent override: two
 packages fighting over "vault" must be noticed by whoever installed them.
+
+A factory may set `whole_path_reads = True` when its provider's `get` of a
+property always equals that property of `get_all` on the same path (Vault,
+Secrets Manager): the controller then reads a path once for every
+SecretSync naming any of its properties (`controllers/secretsync/shared.py`).
 """
 
 from __future__ import annotations

@@ -398,6 +398,8 @@ class VaultProvider:
         problem = path_problem(path)
         if problem is not None:
             raise InvalidConfig(f"{subject}: path {problem}")
+        if ref.stage is not None or ref.version_id is not None:
+            raise InvalidConfig(f"{subject}: versionStage and versionId are AWS pins, not Vault's")
         if ref.version is not None and self._spec.version == "v1":
             raise InvalidConfig(f"{subject}: a version pin needs a KV v2 mount")
         if ref.version is not None and ref.version < 1:
@@ -588,6 +590,8 @@ class VaultFactory:
 
     name = "vault"
     spec_model: type[Model] = VaultProviderSpec
+    # get(ref with a property) == get_all(ref)[property]: reads are shared per path.
+    whole_path_reads = True
 
     def create(self, spec: Model, ctx: ProviderContext) -> Provider:
         if not isinstance(spec, VaultProviderSpec):

@@ -7,6 +7,9 @@
   as YAML/JSON.
 * `sops`: a SOPS file of the app directory, decrypted in memory.
 * `vault`: a KV path through a configured store (`stores`), `#/property`.
+* `awssecrets`, `awsssm` (issue 16): a Secrets Manager secret or a Parameter
+  Store parameter through a configured store of that provider, as vals names
+  them (`ref+awsssm://app/db` is `/app/db`); `#/…` follows a JSON value.
 * `k8s`: `ref+k8s://v1/Secret/<namespace>/<name>/<key>`, only in allowed
   namespaces (default: the app's own), read through the same pinned reader
   the controller gives stores (`providers/context.py`), so a
@@ -46,6 +49,7 @@ from secretloom.sops import (
 )
 
 _CONCURRENCY = 32
+_AWS_PROVIDERS = {"awssecrets": "aws-secretsmanager", "awsssm": "aws-parameterstore"}
 ENV_PREFIXES = ("ARGOCD_ENV_", "ARGOCD_APP_")
 
 
@@ -73,6 +77,8 @@ class Resolver:
             "sops": self._sops,
             "vault": self._vault,
             "k8s": self._k8s,
+            "awssecrets": self._aws,
+            "awsssm": self._aws,
         }
 
     async def resolve(self, refs: Iterable[Ref]) -> dict[Ref, Any]:
@@ -160,6 +166,41 @@ class Resolver:
             raise RenderError(f"{ref.display}: property {head!r} not found")
         raw = data[head].decode("utf-8", "surrogateescape")
         return follow(json.loads(raw), ref, rest) if rest else raw
+
+    async def _aws(self, ref: Ref) -> Any:
+        """A Secrets Manager secret or a parameter, as vals reads them; `#/…` into its JSON."""
+        if self._ctx.stores is None:
+            raise RenderError(
+                f"{ref.display}: no secret store configured (--stores or --kubeconfig)"
+            )
+        store = ref.param("store") or DEFAULT_STORE
+        wanted = _AWS_PROVIDERS[ref.backend]
+        provider, _ = await self._ctx.stores.get(store)
+        if await self._ctx.stores.kind(store) != wanted:
+            raise RenderError(f"{ref.display}: store {store!r} is not an {wanted} store")
+        version = ref.param("version")
+        if version is not None and not version.isdigit():
+            raise RenderError(f"{ref.display}: version must be a number")
+        value_ref = ValueRef(
+            # vals: `ref+awsssm://app/db` is the parameter `/app/db`
+            ref.path if ref.backend == "awssecrets" else "/" + ref.path.lstrip("/"),
+            None,
+            None if version is None else int(version),
+            ref.param("version_stage"),
+            ref.param("version_id"),
+        )
+        try:
+            raw = await self._once(("aws", store, value_ref), lambda: provider.get(value_ref))
+        except ProviderError as err:
+            raise RenderError(f"{ref.display}: {err}") from None
+        text = raw.decode("utf-8", "surrogateescape")
+        if not ref.pointer:
+            return text
+        try:
+            document = json.loads(text)
+        except ValueError:
+            raise RenderError(f"{ref.display}: the value is not JSON, it has no keys") from None
+        return follow(document, ref)
 
     async def _k8s(self, ref: Ref) -> Any:
         parts = ref.path.split("/")

@@ -8,9 +8,11 @@ Syntax, as those tools write it:
 * `<path:MOUNT/data/PATH#KEY[#VERSION]>`: a KV v2 API path as AVP takes it;
   it resolves through the default vault store.
 
-Queries are allow-listed per backend (`store`, `version` for vault): vals lets
-a reference carry `address=` or `token_env=`, which would let an app send the
-plugin's token to a server of its choosing; here stores are the operator's.
+Queries are allow-listed per backend (`store`, `version` for vault; `store`,
+`version_stage`, `version_id` for awssecrets; `store`, `version` for awsssm):
+vals lets a reference carry `address=`, `token_env=` or `role_arn=`, which
+would let an app send the plugin's credentials to a server, or assume a role,
+of its choosing; here stores are the operator's.
 Parsing is pure; `Ref.display` omits the query so errors never echo one.
 """
 
@@ -23,8 +25,13 @@ from urllib.parse import parse_qsl, unquote
 
 from secretloom.render.errors import RenderError
 
-BACKENDS = ("vault", "sops", "env", "file", "k8s")
-_ALLOWED_QUERY = {"vault": {"store", "version"}}
+BACKENDS = ("vault", "sops", "env", "file", "k8s", "awssecrets", "awsssm")
+# vals' `region`, `role_arn`, `profile` are refused: the store decides where and as whom.
+_ALLOWED_QUERY = {
+    "vault": {"store", "version"},
+    "awssecrets": {"store", "version_stage", "version_id"},
+    "awsssm": {"store", "version"},
+}
 _VALS = re.compile(r"(?:secret)?ref\+([A-Za-z0-9_-]*)://([^+\s]*)\+?")
 # A placeholder never spans lines, so errors that quote it stay one line.
 _AVP = re.compile(r"<path:([^<>#\r\n]*)#([^<>#\r\n]*)(?:#([^<>#\r\n]*))?>")

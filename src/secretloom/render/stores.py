@@ -1,4 +1,4 @@
-"""Secret stores for `ref+vault://` references: a config file, or the cluster.
+"""Secret stores for `ref+vault://` and `ref+aws…://` references: a config file, or the cluster.
 
 Offline (`--stores FILE`), a small YAML file maps store names to provider
 specs, and names the local sources of the credentials those specs refer to:
@@ -9,6 +9,8 @@ specs, and names the local sources of the credentials those specs refer to:
           server: https://vault.example:8200
           path: secret
           auth: {tokenSecretRef: {name: vault-token, key: token}}
+      aws:                         # ref+awssecrets://…?store=aws
+        awsSecretsManager: {region: eu-west-1, auth: {secretRef: {...}}}
     secrets:                       # what secret references resolve to, offline
       vault-token:
         token: {env: VAULT_TOKEN}  # or {file: /var/run/secrets/vault/token}
@@ -38,6 +40,7 @@ import yaml
 from pydantic import ValidationError
 
 from secretloom.api.invalid import invalid_fields
+from secretloom.api.stores import registry_name
 from secretloom.providers import registry as provider_registry
 from secretloom.providers.context import kube_error, store_context
 from secretloom.providers.egress import EgressPolicy
@@ -63,6 +66,7 @@ class Stores:
         self._ctx = ctx
         self._registry = registry or provider_registry.load()
         self._providers: dict[str, asyncio.Task[tuple[Provider, Mapping[str, Any]]]] = {}
+        self._kinds: dict[str, str] = {}
 
     async def get(self, name: str) -> tuple[Provider, Mapping[str, Any]]:
         """The provider for store `name` and its spec (as a plain mapping)."""
@@ -70,8 +74,14 @@ class Stores:
             self._providers[name] = asyncio.create_task(self._build(name))
         return await self._providers[name]
 
+    async def kind(self, name: str) -> str:
+        """The registry name of store `name`'s provider (`vault`, `aws-secretsmanager`)."""
+        await self.get(name)
+        return self._kinds[name]
+
     async def _build(self, name: str) -> tuple[Provider, Mapping[str, Any]]:
-        kind, spec = await self._specs(name)
+        block, spec = await self._specs(name)
+        kind = self._kinds[name] = registry_name(block)
         try:
             return self._registry.create(kind, spec, self._ctx), spec
         except ProviderError as err:

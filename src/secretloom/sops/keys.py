@@ -1,9 +1,10 @@
 """Master keys: recovering a file's data key with age identities or GnuPG.
 
 Key sources are the ones `sops` reads: age identities from `SOPS_AGE_KEY`
-and `SOPS_AGE_KEY_FILE` (else `$XDG_CONFIG_HOME/sops/age/keys.txt`), and the
+and `SOPS_AGE_KEY_FILE` (else `$XDG_CONFIG_HOME/sops/age/keys.txt`), the
 GnuPG keyring of `GNUPGHOME` through the `gpg` binary (`SOPS_GPG_EXEC` to
-override). age decryption is in-process (pyrage, the rage implementation);
+override), and AWS KMS with the environment's AWS credentials (`kms.py`).
+age decryption is in-process (pyrage, the rage implementation);
 PGP goes through gpg because that is where users' private keys live (agent,
 smartcards), run without a shell and with the armored message on stdin.
 
@@ -27,11 +28,11 @@ from typing import Any
 
 import pyrage  # type: ignore[import-untyped]
 
-from secretloom.sops import shamir
+from secretloom.sops import kms, shamir
 from secretloom.sops.errors import DataKeyError
 from secretloom.sops.metadata import MasterKey, Metadata
 
-_ORDER = {"age": 0, "pgp": 1}
+_ORDER = {"age": 0, "pgp": 1, "kms": 2}  # local keys before a network call
 _GPG_TIMEOUT_SECONDS = 60
 
 
@@ -42,6 +43,7 @@ class KeySources:
     age_identities: tuple[Any, ...] = field(default=(), repr=False)
     gpg: str | None = None
     gpg_env: Mapping[str, str] = field(default_factory=dict, repr=False)
+    aws_env: Mapping[str, str] = field(default_factory=dict, repr=False)  # AWS_*
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> KeySources:
@@ -54,6 +56,7 @@ class KeySources:
             age_identities=tuple(_age_identities("\n".join(texts))),
             gpg=env.get("SOPS_GPG_EXEC") or shutil.which("gpg"),
             gpg_env={k: v for k, v in env.items() if k in ("GNUPGHOME", "HOME", "PATH", "LANG")},
+            aws_env={k: v for k, v in env.items() if k.startswith("AWS_")},
         )
 
     def data_key(self, metadata: Metadata, *, where: str) -> bytes:
@@ -90,6 +93,8 @@ class KeySources:
             return self._age(key)
         if key.kind == "pgp":
             return self._pgp(key)
+        if key.kind == "kms":
+            return kms.decrypt(key, self.aws_env)
         raise DataKeyError(f"{key.kind} {key.name}: key type not supported by secretloom")
 
     def _age(self, key: MasterKey) -> bytes:

@@ -30,9 +30,12 @@ _OTHER_KEY_TYPES = {
 class MasterKey:
     """One encrypted copy of the data key (or of a Shamir share of it)."""
 
-    kind: str  # "age", "pgp", or a type we cannot decrypt
+    kind: str  # "age", "pgp", "kms", or a type we cannot decrypt
     name: str  # recipient, fingerprint, ARN...: safe to print
     enc: str
+    # AWS KMS only: the encryption context, and the role to assume first (sops's `role`).
+    context: tuple[tuple[str, str], ...] = ()
+    role: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,7 +111,18 @@ def _group(raw: dict[str, Any]) -> tuple[MasterKey, ...]:
     for kind, name_field in (("age", "recipient"), ("pgp", "fp"), *_OTHER_KEY_TYPES.items()):
         for entry in _entries(raw, kind):
             name = shown(str(entry.get(name_field, "?")))  # errors print it: one line
-            keys.append(MasterKey(kind, name, str(entry.get("enc", ""))))
+            context = entry.get("context") if kind == "kms" else None
+            keys.append(
+                MasterKey(
+                    kind,
+                    name,
+                    str(entry.get("enc", "")),
+                    tuple(sorted((str(k), str(v)) for k, v in (context or {}).items()))
+                    if isinstance(context, dict)
+                    else (),
+                    str(entry.get("role") or "") if kind == "kms" else "",
+                )
+            )
     return tuple(keys)
 
 

@@ -27,7 +27,10 @@ def describe(source: api.Source) -> str:
     if source.secret is not None:
         return f"secret/{source.secret}#{source.key}"
     store = source.store.describe() if source.store else "secretstore/?"
-    return f"{store}:{source.path}#{source.property}"
+    pinned = source.version_stage or source.version_id  # AWS pins; a Vault version is not shown
+    at = f"@{pinned}" if pinned else ""
+    prop = "" if source.property is None else f"#{source.property}"
+    return f"{store}:{source.path}{at}{prop}"
 
 
 @dataclass(frozen=True, slots=True)

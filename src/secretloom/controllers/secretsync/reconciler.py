@@ -312,8 +312,12 @@ class SecretSyncReconciler:
         last_refresh: str,
     ) -> None:
         """One poll, in the background: remember what it read, then enqueue the SecretSync."""
+        # A routine poll may take another SecretSync's read of the same value up to half an
+        # interval old; a new spec or refresh annotation reads afresh (`shared.py`).
+        routine = memory.reads is not None and memory.reads.ask == ask
+        max_age = spec.refresh_seconds() / 2 if routine else 0.0
         try:
-            reads = await self._sources.poll(key[0], spec)
+            reads = await self._sources.poll(key[0], spec, max_age=max_age)
         except Exception as err:  # providers report failures as results; this is a bug
             log.warning(
                 "polling stores failed",

@@ -26,6 +26,9 @@ is the same "did not open" message (no oracle), and with sealing disabled the
 entry says so. A sealed value's version is a hash of its ciphertext, which is
 public.
 
+Reads are shared: SecretSyncs naming the same value of the same store take
+one read (`shared.py`, issue 16), and the caller says how old it may be.
+
 Versions, the `sourceVersion` of each key's status: a Kubernetes source's is a
 hash of the Secret's uid and resourceVersion. A store value has no version the
 protocol exposes, so it is an HMAC of the value under a key drawn at random
@@ -45,7 +48,7 @@ import re
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
 from secrets import token_bytes
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from cryptography.hazmat.primitives.asymmetric import rsa
 
@@ -62,6 +65,7 @@ from secretloom.controllers.secretsync.reads import (
     foreign,
     store_indexes,
 )
+from secretloom.controllers.secretsync.shared import SharedReads
 from secretloom.providers.context import store_context
 from secretloom.providers.kubernetes import key_bytes
 from secretloom.providers.protocol import (
@@ -137,6 +141,7 @@ class Sources:
         self._clients = clients
         self._registry = registry
         self._hmac_key = token_bytes(32)
+        self.reads = SharedReads()
 
     # -- Kubernetes entries: every reconcile, from the cache -------------------
 
@@ -237,14 +242,24 @@ class Sources:
 
     # -- store entries: polled, then remembered by the caller ------------------
 
-    async def poll(self, namespace: str, spec: api.SecretSyncSpec) -> StoreReads:
-        """Read every store entry and dataFrom path of `spec` now, concurrently."""
+    async def poll(
+        self, namespace: str, spec: api.SecretSyncSpec, *, max_age: float = 0.0
+    ) -> StoreReads:
+        """Read every store entry and dataFrom path of `spec`, concurrently.
+
+        A read of the same value by another SecretSync, in flight or at most
+        `max_age` seconds old, is taken instead of a new one (`shared.py`).
+        """
         indexes = store_indexes(spec, namespace)
-        values = await asyncio.gather(*(self._read_value(spec.data[i], namespace) for i in indexes))
-        reads = await asyncio.gather(*(self._read_all(e, namespace) for e in spec.data_from))
+        values = await asyncio.gather(
+            *(self._read_value(spec.data[i], namespace, max_age) for i in indexes)
+        )
+        reads = await asyncio.gather(
+            *(self._read_all(e, namespace, max_age) for e in spec.data_from)
+        )
         return StoreReads(dict(zip(indexes, values, strict=True)), tuple(reads))
 
-    async def _read_value(self, entry: api.DataEntry, namespace: str) -> Resolved:
+    async def _read_value(self, entry: api.DataEntry, namespace: str, max_age: float) -> Resolved:
         source, label = entry.from_, describe(entry.from_)
         assert source.store is not None and source.path is not None
         prefix = f"entry {entry.key!r}: "
@@ -254,14 +269,18 @@ class Sources:
             return Resolved(
                 entry.key, label, reason=problem.reason, message=prefix + problem.message
             )
-        ref = ValueRef(source.path, source.property, source.version)
+        ref = ValueRef(
+            source.path, source.property, source.version, source.version_stage, source.version_id
+        )
         try:
-            raw = await self._call(handle, lambda provider: provider.get(ref))
+            raw = await self._one(handle, ref, max_age)
         except ProviderError as err:
             return _failure(entry.key, label, err, f"{prefix}{handle.describe()}: ")
         return Resolved(entry.key, label, value=_b64(raw), version=self._version(raw))
 
-    async def _read_all(self, entry: api.DataFromEntry, namespace: str) -> DataFromRead:
+    async def _read_all(
+        self, entry: api.DataFromEntry, namespace: str, max_age: float
+    ) -> DataFromRead:
         label = entry.describe()
         prefix = f"dataFrom {label}: "
         try:
@@ -270,9 +289,9 @@ class Sources:
             failure = Resolved("", label, reason=problem.reason, message=prefix + problem.message)
             status = api.DataFromStatus(source=label, state="Error", message=failure.message)
             return DataFromRead(status, failure=failure)
-        ref = ValueRef(entry.path, None, entry.version)
+        ref = ValueRef(entry.path, None, entry.version, entry.version_stage, entry.version_id)
         try:
-            data = await self._call(handle, lambda provider: provider.get_all(ref))
+            data = await self._shared(handle, "get_all", ref, max_age)
         except ProviderError as err:
             failure = _failure("", label, err, prefix)
             state = "SourceMissing" if failure.reason == "SourceMissing" else "ProviderError"
@@ -292,6 +311,35 @@ class Sources:
             source=label, state="Error" if skipped else "Synced", message=message
         )
         return DataFromRead(status, keys=tuple(keys))
+
+    async def _one(self, handle: StoreHandle, ref: ValueRef, max_age: float) -> bytes:
+        """One value; through a shared read of its whole path where the provider allows.
+
+        A provider whose factory sets `whole_path_reads` answers `get` with a
+        property exactly as `get_all(path)[property]` (Vault: one KV read per
+        path; Secrets Manager: one GetSecretValue per secret), so SecretSyncs
+        naming different properties of one path share one read of it.
+        """
+        factory = self._registry.get(handle.provider)
+        if ref.property is None or not getattr(factory, "whole_path_reads", False):
+            raw: bytes = await self._shared(handle, "get", ref, max_age)
+            return raw
+        whole = dataclasses.replace(ref, property=None)
+        data: dict[str, bytes] = await self._shared(handle, "get_all", whole, max_age)
+        if ref.property not in data:
+            raise NotFound(f"path {ref.path!r} property {ref.property!r}: property not found")
+        return data[ref.property]
+
+    async def _shared(
+        self, handle: StoreHandle, operation: str, ref: ValueRef, max_age: float
+    ) -> Any:
+        """`provider.<operation>(ref)`, or the same read another SecretSync made (`shared.py`)."""
+        key = (handle.key, handle.uid, handle.generation, operation, ref)
+
+        async def fetch() -> Any:
+            return await self._call(handle, lambda provider: getattr(provider, operation)(ref))
+
+        return await self.reads.read(key, fetch, max_age=max_age)
 
     async def _call(self, handle: StoreHandle, fn: Callable[[Provider], Awaitable[T]]) -> T:
         try:
