@@ -16,6 +16,10 @@ store path, each property becoming a key (`prefix` + property name); explicit
 later one. Store values are polled every `refreshInterval` (Go duration syntax,
 default 1h, "0" for never), with jitter; Kubernetes sources are watched and
 need no polling.
+
+`templates` (issue 14) adds keys rendered from the values the entries above
+resolved, and from nothing else: a sandboxed Jinja2 template whose only
+variable is `data` (see `controllers/secretsync/templates.py`).
 """
 
 from __future__ import annotations
@@ -258,12 +262,37 @@ class DataFromEntry(Model):
         return f"{self.store.describe()}:{self.path}{pinned}#*"
 
 
+MAX_TEMPLATE_LENGTH = 8192
+
+
+class TemplateEntry(Model):
+    """A key whose value is rendered from this SecretSync's other values (issue 14)."""
+
+    key: SecretKey = Field(description="Key written in the target Secret.")
+    template: str = Field(
+        min_length=1,
+        max_length=MAX_TEMPLATE_LENGTH,
+        description=(
+            "A Jinja2 template over this SecretSync's own values only, each read as "
+            "`data.<key>` or `data['<key>']` (a key of spec.data or a dataFrom property, "
+            "named literally). Filters: default, lower, upper, trim, length, string, "
+            "tojson, b64encode, urlquote. No loops, macros, variables, includes or "
+            "method calls: a template cannot reach anything but its inputs."
+        ),
+    )
+
+
 SPEC_RULES: list[JsonValue] = [
     {
         "rule": "(has(self.data) && size(self.data) > 0)"
         " || (has(self.dataFrom) && size(self.dataFrom) > 0)",
         "message": "spec.data or spec.dataFrom needs at least one entry",
-    }
+    },
+    {
+        "rule": "!has(self.templates) || !has(self.data)"
+        " || self.templates.all(t, !self.data.exists(d, d.key == t.key))",
+        "message": "a key of spec.templates must not also be a key of spec.data",
+    },
 ]
 
 
@@ -287,6 +316,19 @@ class SecretSyncSpec(Model):
             "Store paths whose every property becomes a key (`prefix` + property). "
             "Keys named in `data` win; then earlier entries win over later ones."
         ),
+    )
+    templates: list[TemplateEntry] = Field(
+        default_factory=list,
+        max_length=32,
+        description=(
+            "Keys rendered from the values of spec.data and spec.dataFrom (e.g. a DSN, "
+            "a config file, a .dockerconfigjson); they win over dataFrom keys of the "
+            "same name."
+        ),
+        json_schema_extra={
+            "x-kubernetes-list-type": "map",
+            "x-kubernetes-list-map-keys": ["key"],
+        },
     )
     refresh_interval: str = Field(
         default="1h",
@@ -312,6 +354,8 @@ class SecretSyncSpec(Model):
     def _has_entries(self) -> SecretSyncSpec:
         if not self.data and not self.data_from:
             raise ValueError("spec.data or spec.dataFrom needs at least one entry")
+        if {t.key for t in self.templates} & {e.key for e in self.data}:
+            raise ValueError("a key of spec.templates must not also be a key of spec.data")
         return self
 
     def refresh_seconds(self) -> float:
@@ -330,6 +374,10 @@ class SecretSyncSpec(Model):
         if len(summary) <= limit:
             return summary
         return summary[: limit - 1].rsplit(", ", 1)[0] + ", …"
+
+    def entry_keys(self) -> list[str]:
+        """The keys named in the spec: spec.data's, then spec.templates'."""
+        return [e.key for e in self.data] + [t.key for t in self.templates]
 
     def uses_stores(self) -> bool:
         return bool(self.data_from) or any(e.from_.store is not None for e in self.data)

@@ -53,7 +53,7 @@ from pydantic import ValidationError
 from secretloom.api import secretsync as api
 from secretloom.controllers.refresh import RefreshPolicy, jittered
 from secretloom.controllers.secretsync import plan as planning
-from secretloom.controllers.secretsync import refresh, report
+from secretloom.controllers.secretsync import refresh, report, templates
 from secretloom.controllers.secretsync.drift import DriftPolicy
 from secretloom.controllers.secretsync.memory import Memories, Memory, Poll
 from secretloom.controllers.secretsync.naming import (
@@ -180,6 +180,7 @@ class SecretSyncReconciler:
         kubernetes = await self._sources.kubernetes_entries(namespace, spec)
         reads, polled = self._store_reads(key, memory, ask, spec, status, target, now)
         resolved, data_from = assemble(spec, kubernetes, reads, previous)
+        resolved = templates.render_all(spec, resolved)
         observed = planning.Observed(
             namespace, name, meta["uid"], ask.generation, spec, resolved, target, previous
         )
@@ -542,9 +543,7 @@ class SecretSyncReconciler:
                 )
         current = target.get("data") or {}
         keep = (
-            {k: current[k] for k in (e.key for e in spec.data) if k in current}
-            if owner and retain
-            else {}
+            {k: current[k] for k in spec.entry_keys() if k in current} if owner and retain else {}
         )
         # Owner+Retain: same keys, no ownerReference. Delete: no keys at all, so
         # server-side apply removes exactly the ones this manager owned (and its
