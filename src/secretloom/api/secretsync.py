@@ -282,6 +282,62 @@ class TemplateEntry(Model):
     )
 
 
+RESTART_ON_CHANGE_ANNOTATION = "secretloom.io/restart-on-change"
+DEBOUNCE_RULES: list[JsonValue] = [
+    {
+        "rule": "duration(self) >= duration('1s') && duration(self) <= duration('1h')",
+        "message": "debounce must be between 1s and 1h",
+    }
+]
+
+
+class RolloutTarget(Model):
+    kind: Literal["Deployment", "StatefulSet", "DaemonSet"] = Field(
+        description="Kind of the workload (apps/v1)."
+    )
+    name: ObjectName = Field(description="Name of the workload, in the SecretSync's namespace.")
+
+
+class Rollout(Model):
+    """Restart workloads when the values this SecretSync writes change (issue 14)."""
+
+    restart: list[RolloutTarget] = Field(
+        default_factory=list,
+        max_length=8,
+        description=(
+            "Workloads whose pod template gets the annotation "
+            "`rollout.secretloom.io/<SecretSync name>` on every effective change of the "
+            "written values (the author must be allowed to patch them). Workloads of the "
+            f"namespace annotated `{RESTART_ON_CHANGE_ANNOTATION}: <target>[,<target>...]` "
+            "are restarted too."
+        ),
+        json_schema_extra={
+            "x-kubernetes-list-type": "map",
+            "x-kubernetes-list-map-keys": ["kind", "name"],
+        },
+    )
+    debounce: str = Field(
+        default="10s",
+        max_length=32,
+        pattern=DURATION_PATTERN,
+        json_schema_extra={"x-kubernetes-validations": DEBOUNCE_RULES},
+        description=(
+            "Quiet time after the last change before restarting: a burst of changes "
+            "restarts once (Go duration, 1s to 1h)."
+        ),
+    )
+
+    @field_validator("debounce")
+    @classmethod
+    def _bounded_debounce(cls, value: str) -> str:
+        if not 1.0 <= duration_seconds(value) <= 3600.0:
+            raise ValueError("debounce must be between 1s and 1h")
+        return value
+
+    def debounce_seconds(self) -> float:
+        return duration_seconds(self.debounce)
+
+
 SPEC_RULES: list[JsonValue] = [
     {
         "rule": "(has(self.data) && size(self.data) > 0)"
@@ -329,6 +385,13 @@ class SecretSyncSpec(Model):
             "x-kubernetes-list-type": "map",
             "x-kubernetes-list-map-keys": ["key"],
         },
+    )
+    rollout: Rollout | None = Field(
+        default=None,
+        description=(
+            "Restart workloads when the written values change: once per change, debounced, "
+            "never on a refresh that changed nothing."
+        ),
     )
     refresh_interval: str = Field(
         default="1h",
@@ -408,6 +471,31 @@ class DataFromStatus(Model):
     message: str = Field(default="", description="Why it is not Synced (never a value).")
 
 
+class RolloutStatus(Model):
+    """Restarts as a pair of change times: pending while they differ (never a value)."""
+
+    pending_since: str = Field(
+        default="",
+        description=(
+            "When the written values last began to change (RFC 3339, microseconds); a "
+            "restart is pending while it differs from `restarted`."
+        ),
+    )
+    restarted: str = Field(
+        default="",
+        description="The pendingSince the workloads were last restarted for.",
+    )
+    restart_time: str = Field(default="", description="When that restart was made.")
+    problems: list[str] = Field(
+        default_factory=list,
+        description="Workloads of the last restart that could not be restarted, and why.",
+    )
+
+    @property
+    def pending(self) -> bool:
+        return bool(self.pending_since) and self.pending_since != self.restarted
+
+
 class SecretSyncStatus(Model):
     observed_generation: int = Field(default=0, description="Last generation reconciled.")
     field_manager: str = Field(default="", description="Field manager this SecretSync writes as.")
@@ -433,6 +521,11 @@ class SecretSyncStatus(Model):
     refresh_request: str = Field(
         default="",
         description=f"Hash of the last `{REFRESH_ANNOTATION}` annotation value acted upon.",
+    )
+    rollout: RolloutStatus | None = Field(
+        default=None,
+        exclude_if=lambda value: value is None,  # absent, not null, like every unset field
+        description="Workload restarts (with spec.rollout).",
     )
     conditions: list[Condition] = conditions_field(
         "Ready, Conflict, Contested, SourceMissing, TargetMissing, and ProviderError "

@@ -53,7 +53,7 @@ from pydantic import ValidationError
 from secretloom.api import secretsync as api
 from secretloom.controllers.refresh import RefreshPolicy, jittered
 from secretloom.controllers.secretsync import plan as planning
-from secretloom.controllers.secretsync import refresh, report, templates
+from secretloom.controllers.secretsync import refresh, report, rollout, templates
 from secretloom.controllers.secretsync.drift import DriftPolicy
 from secretloom.controllers.secretsync.memory import Memories, Memory, Poll
 from secretloom.controllers.secretsync.naming import (
@@ -111,6 +111,7 @@ class SecretSyncReconciler:
         self._policy = policy or RefreshPolicy()
         self._force_foreign = force_foreign
         self._memory = Memories(self._drift)
+        self._rollouts = rollout.Rollouts(client, events)
         # Failed polls and refused applies back off per SecretSync (the count is
         # in its memory record) and together through one global token bucket.
         self._retries: RateLimiter[Key] = RateLimiter(
@@ -207,6 +208,9 @@ class SecretSyncReconciler:
             drift_window=self._drift.window,
         )
         self._record(obj, planned, outcome, notes)
+        changed = rollout.effective_change(outcome.written, previous)
+        restarts, restart_in = await self._rollouts.step(obj, spec, status.rollout, changed=changed)
+        new_status = new_status.model_copy(update={"rollout": restarts})
         to_write, flush_in = memory.versions.defer(new_status, obj.get("status") or {}, now)
         if flush_in is not None and not unchanged(obj, to_write):
             to_write, flush_in = new_status, None  # writing anyway: write it all
@@ -222,6 +226,7 @@ class SecretSyncReconciler:
                 retry_in,
                 self._drift.window if contested else None,
                 flush_in,
+                restart_in,
             )
         )
 
