@@ -136,6 +136,12 @@ def test_a_template_waits_for_a_pending_input_and_inherits_a_missing_one() -> No
     assert "input 'db-password' has no value" in out.message
 
 
+def test_an_input_from_a_datafrom_path_not_read_yet_waits_instead_of_failing() -> None:
+    unread = p.Resolved("", "secretstore/v:app#*", reason=p.PENDING, message="waiting")
+    out = rendered(("dsn", "{{ data.host }}"), inputs=[USER, PASSWORD, unread])
+    assert out.reason == p.PENDING and "secretstore/v:app#*" in out.message
+
+
 def test_an_input_that_is_not_text_is_refused_by_key() -> None:
     binary = p.Resolved("user", "s", value=base64.b64encode(b"\xff\xfe").decode(), version="v")
     out = rendered(("dsn", DSN), inputs=[binary, PASSWORD])

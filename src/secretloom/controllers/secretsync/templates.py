@@ -247,18 +247,29 @@ def render_all(spec: api.SecretSyncSpec, resolved: Sequence[Resolved]) -> list[R
     if not spec.templates:
         return list(resolved)
     by_key = {r.key: r for r in resolved if r.key}
+    # A dataFrom path never read yet has no keys: an input missing meanwhile may be one of them.
+    unread = next((r for r in resolved if not r.key and r.reason == PENDING), None)
     names = {t.key for t in spec.templates}
-    rendered = [_one(entry, by_key) for entry in spec.templates]
+    rendered = [_one(entry, by_key, unread) for entry in spec.templates]
     return [r for r in resolved if r.key not in names] + rendered
 
 
-def _one(entry: api.TemplateEntry, by_key: Mapping[str, Resolved]) -> Resolved:
+def _one(
+    entry: api.TemplateEntry, by_key: Mapping[str, Resolved], unread: Resolved | None
+) -> Resolved:
     prefix = f"template {entry.key!r}: "
     try:
         compiled = compile_template(entry.template)
     except TemplateProblem as problem:
         return _problem(entry.key, prefix + str(problem))
     unknown = [name for name in compiled.inputs if name not in by_key]
+    if unknown and unread is not None:
+        return Resolved(
+            entry.key,
+            SOURCE,
+            reason=PENDING,
+            message=f"{prefix}waiting for {unread.source} (input {unknown[0]!r})",
+        )
     if unknown:
         return _problem(
             entry.key,
