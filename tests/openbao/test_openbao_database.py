@@ -64,7 +64,7 @@ def database_engine(root: Any, pg: PostgresServer) -> str:
             "connection_url": pg.connection_url(),
             "username": pg.superuser,
             "password": pg.password,
-            "allowed_roles": "app",
+            "allowed_roles": "app,static",
         },
     )
     root.adapter.post(
@@ -183,3 +183,36 @@ async def test_refusals_name_the_path_never_a_secret(
     with pytest.raises(InvalidConfig):
         await vault.issue(ValueRef(f"{mount}/creds/../../sys/raw"))
     await vault.revoke(f"{mount}/creds/app/not-a-lease")  # idempotent: already gone is done
+
+
+async def test_a_static_role_is_read_without_a_lease_and_rotated_by_the_engine(
+    bao: OpenBaoServer, root: Any, postgres: PostgresServer, open_provider: OpenProvider
+) -> None:
+    mount = database_engine(root, postgres)
+    user = unique("static").replace("-", "_")
+    postgres.create_login_role(user, "initial-password")
+    root.adapter.post(
+        f"/v1/{mount}/static-roles/static",
+        json={
+            "db_name": "pg",
+            "username": user,
+            "rotation_period": 5,
+            "rotation_statements": ["ALTER USER \"{{name}}\" WITH PASSWORD '{{password}}';"],
+        },
+    )
+    policy = f'path "{mount}/static-creds/static" {{ capabilities = ["read"] }}'
+    token = make_token(root, write_policy(root, policy), ttl="1h")
+    vault = open_provider(token_store(bao.address), token_objects(token))
+
+    first = await vault.issue(ValueRef(f"{mount}/static-creds/static"))
+    assert (first.lease_id, first.fingerprint, first.renewable) == ("", "", False)
+    assert 0 < first.ttl <= 5
+    assert first.data["username"].decode() == user
+    assert not postgres.can_login(user, "initial-password")  # the engine rotated it at once
+    assert logs_in(postgres, first)
+
+    await asyncio.sleep(first.ttl + 1.5)  # the engine's own rotation
+    assert not logs_in(postgres, first)
+    second = await vault.issue(ValueRef(f"{mount}/static-creds/static"))
+    assert second.data["password"] != first.data["password"]
+    assert logs_in(postgres, second)

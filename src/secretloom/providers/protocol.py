@@ -147,9 +147,10 @@ class Provider(Protocol):
 class Lease:
     """Credentials a store issued for `ttl` seconds; `lease_id` renews or revokes them.
 
-    `lease_id` is empty for credentials that cannot be renewed or revoked
-    (e.g. a certificate issued without a lease). Neither the id nor the data
-    appear in `repr`.
+    `lease_id` is empty for credentials that cannot be renewed or revoked: a
+    static role's (a database user the store rotates itself; `ttl` is the time
+    to the next rotation) or a certificate issued without a lease. Neither the
+    id nor the data appear in `repr`.
     """
 
     lease_id: str = field(repr=False)

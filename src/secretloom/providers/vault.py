@@ -79,7 +79,9 @@ Trade-offs:
 Dynamic secrets (`LeaseProvider`, issue 14): `issue` reads (or, with
 parameters, writes) a path from the server's root, e.g. `database/creds/app`,
 since a secrets engine is its own mount; `renew` and `revoke` use
-`sys/leases/renew` and `sys/leases/revoke`. Vault revokes the leases a token
+`sys/leases/renew` and `sys/leases/revoke`. A static role (`database/static-creds/<role>`, a
+database user the engine rotates itself) answers without a lease: its `Lease`
+has an empty id and the TTL until the next rotation. Vault revokes the leases a token
 obtained when that token is revoked, so once a client has issued a lease it
 never revokes its own token again (on re-login or close): the old token
 lives out its TTL, and the leases with it. Credentials therefore live at most
@@ -284,6 +286,8 @@ def _lease(body: dict[str, Any], subject: str) -> Lease:
     data, lease_id, ttl = body.get("data"), body.get("lease_id"), body.get("lease_duration")
     if not isinstance(data, dict) or not isinstance(lease_id, str) or not isinstance(ttl, int):
         raise Unavailable(f"{subject}: unexpected response shape (no lease)")
+    if not lease_id and not ttl and isinstance(data.get("ttl"), int):
+        ttl = data["ttl"]  # a static role: no lease, rotated by the engine in `ttl` seconds
     return Lease(
         lease_id=lease_id,
         data={name: _encode(value) for name, value in data.items()},

@@ -167,6 +167,15 @@ class PostgresServer:
         result = self._psql(user, password, "SELECT 1")
         return result.returncode == 0 and result.stdout.strip() == "1"
 
+    def create_login_role(self, name: str, password: str) -> None:
+        """A login role the tests hand to the engine as a static role."""
+        if not _ROLE_PREFIX.fullmatch(name) or "'" in password:
+            raise ValueError("not a plain role name or password")
+        sql = f"CREATE ROLE \"{name}\" WITH LOGIN PASSWORD '{password}'"
+        result = self._psql(self.superuser, self.password, sql)
+        if result.returncode != 0:
+            raise PostgresError(f"creating role {name!r} failed: {result.stderr.strip()[:200]}")
+
     def roles(self, prefix: str) -> list[str]:
         """Login roles whose name starts with `prefix` (what the engine created and left)."""
         if not _ROLE_PREFIX.fullmatch(prefix):
