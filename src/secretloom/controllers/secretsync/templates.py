@@ -48,7 +48,9 @@ from secretloom.controllers.secretsync.plan import PENDING, Resolved
 TEMPLATE_ERROR = "TemplateError"
 SOURCE = "template"
 MAX_OUTPUT = 1024 * 1024  # a Secret's whole data is capped at 1 MiB by the API server
-MAX_INPUTS = 32  # `data` lookups per template: bounds what concatenation can build
+# `data` lookups plus filters per template: each yields at most MAX_OUTPUT characters, so
+# what a concatenation can build (before the output check) stays below MAX_STEPS MiB.
+MAX_STEPS = 32
 _VARIABLE = "data"
 _FILENAME = "<template>"
 # Node kinds a template may contain; anything else (For, Macro, Assign, Call,
@@ -202,14 +204,16 @@ def compile_template(source: str) -> Compiled:
         # Raised by the parser from the template's own text: no value is in play.
         raise TemplateProblem(f"line {err.lineno}: {err.message}") from None
     inputs: list[str] = []
+    steps = 0
     for node in _walk(tree):
         refusal = _refuse(node)
         if refusal is not None:
             raise TemplateProblem(f"line {node.lineno}: {refusal}")
         if isinstance(node, nodes.Getattr | nodes.Getitem):
             inputs.append(_input_name(node))
-    if len(inputs) > MAX_INPUTS:
-        raise TemplateProblem(f"line 1: more than {MAX_INPUTS} data lookups")
+        steps += isinstance(node, nodes.Getattr | nodes.Getitem | nodes.Filter)
+        if steps > MAX_STEPS:
+            raise TemplateProblem(f"line {node.lineno}: more than {MAX_STEPS} lookups and filters")
     return Compiled(_ENV.from_string(tree), tuple(dict.fromkeys(inputs)))
 
 
