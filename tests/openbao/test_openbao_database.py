@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -31,8 +30,12 @@ from secretloom.testing.openbao import OpenBaoServer
 from secretloom.testing.postgres import PostgresServer
 
 from .support import (
+    MAX_TTL,
+    TTL,
     Objects,
     OpenProvider,
+    database_engine,
+    lease_policy,
     make_approle,
     make_token,
     store,
@@ -43,51 +46,6 @@ from .support import (
 )
 
 pytestmark = pytest.mark.openbao
-
-TTL, MAX_TTL = 4, 12
-
-
-@pytest.fixture(scope="session")
-def postgres() -> Iterator[PostgresServer]:
-    with PostgresServer(die_with_parent=True) as server:
-        yield server
-
-
-def database_engine(root: Any, pg: PostgresServer) -> str:
-    """A database mount on `pg` with role `app` (TTL 4 s, max 12 s); its mount path."""
-    mount = unique("database")
-    root.sys.enable_secrets_engine(backend_type="database", path=mount)
-    root.adapter.post(
-        f"/v1/{mount}/config/pg",
-        json={
-            "plugin_name": "postgresql-database-plugin",
-            "connection_url": pg.connection_url(),
-            "username": pg.superuser,
-            "password": pg.password,
-            "allowed_roles": "app,static",
-        },
-    )
-    root.adapter.post(
-        f"/v1/{mount}/roles/app",
-        json={
-            "db_name": "pg",
-            "creation_statements": [
-                "CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' "
-                "VALID UNTIL '{{expiration}}';"
-            ],
-            "default_ttl": TTL,
-            "max_ttl": MAX_TTL,
-        },
-    )
-    return mount
-
-
-def lease_policy(mount: str) -> str:
-    return (
-        f'path "{mount}/creds/app" {{ capabilities = ["read"] }}\n'
-        'path "sys/leases/renew" { capabilities = ["update"] }\n'
-        'path "sys/leases/revoke" { capabilities = ["update"] }\n'
-    )
 
 
 def logs_in(pg: PostgresServer, lease: Lease) -> bool:

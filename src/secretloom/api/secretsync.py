@@ -262,6 +262,55 @@ class DataFromEntry(Model):
         return f"{self.store.describe()}:{self.path}{pinned}#*"
 
 
+class DynamicEntry(Model):
+    """Credentials a store issues under a lease (issue 14): every field of one lease, together."""
+
+    store: StoreRef = Field(description="A SecretStore or ClusterSecretStore that issues leases.")
+    path: str = Field(
+        min_length=1,
+        max_length=1024,
+        description="Issuing path from the server's root, e.g. database/creds/app.",
+        json_schema_extra={"x-kubernetes-validations": PATH_RULES},
+    )
+    prefix: str = Field(
+        default="",
+        max_length=128,
+        pattern=r"^[-._a-zA-Z0-9]*$",
+        description="Prepended to each field of the lease (username, password...) to make a key.",
+    )
+    renew_at_percent: int = Field(
+        default=50,
+        ge=10,
+        le=90,
+        description="Renew when this share of the lease's TTL has passed.",
+    )
+    revoke_grace: str = Field(
+        default="30s",
+        max_length=32,
+        pattern=DURATION_PATTERN,
+        description=(
+            "How long replaced credentials stay valid after the new ones are written, "
+            "so consumers can switch (Go duration, at most 1h)."
+        ),
+    )
+    revoke_on_delete: bool = Field(
+        default=True,
+        description="Revoke the lease when the SecretSync (or this entry) is deleted.",
+    )
+
+    _path = field_validator("path")(_no_dot_segments)
+
+    @field_validator("revoke_grace")
+    @classmethod
+    def _bounded_grace(cls, value: str) -> str:
+        if duration_seconds(value) > 3600.0:
+            raise ValueError("revokeGrace must be at most 1h")
+        return value
+
+    def describe(self) -> str:
+        return f"{self.store.describe()}:{self.path}#lease"
+
+
 MAX_TEMPLATE_LENGTH = 8192
 
 
@@ -341,8 +390,9 @@ class Rollout(Model):
 SPEC_RULES: list[JsonValue] = [
     {
         "rule": "(has(self.data) && size(self.data) > 0)"
-        " || (has(self.dataFrom) && size(self.dataFrom) > 0)",
-        "message": "spec.data or spec.dataFrom needs at least one entry",
+        " || (has(self.dataFrom) && size(self.dataFrom) > 0)"
+        " || (has(self.dynamic) && size(self.dynamic) > 0)",
+        "message": "spec.data, spec.dataFrom or spec.dynamic needs at least one entry",
     },
     {
         "rule": "!has(self.templates) || !has(self.data)"
@@ -371,6 +421,15 @@ class SecretSyncSpec(Model):
         description=(
             "Store paths whose every property becomes a key (`prefix` + property). "
             "Keys named in `data` win; then earlier entries win over later ones."
+        ),
+    )
+    dynamic: list[DynamicEntry] = Field(
+        default_factory=list,
+        max_length=4,
+        description=(
+            "Credentials issued under a lease (database, AWS, PKI engines): renewed, "
+            "replaced before their max TTL, the old ones revoked after a grace period. "
+            "Keys named in `data` win over them."
         ),
     )
     templates: list[TemplateEntry] = Field(
@@ -415,8 +474,8 @@ class SecretSyncSpec(Model):
 
     @model_validator(mode="after")
     def _has_entries(self) -> SecretSyncSpec:
-        if not self.data and not self.data_from:
-            raise ValueError("spec.data or spec.dataFrom needs at least one entry")
+        if not self.data and not self.data_from and not self.dynamic:
+            raise ValueError("spec.data, spec.dataFrom or spec.dynamic needs at least one entry")
         if {t.key for t in self.templates} & {e.key for e in self.data}:
             raise ValueError("a key of spec.templates must not also be a key of spec.data")
         return self
@@ -429,6 +488,7 @@ class SecretSyncSpec(Model):
         secrets = sorted({e.from_.secret for e in self.data if e.from_.secret})
         stores = {e.from_.store.describe() for e in self.data if e.from_.store is not None}
         stores |= {e.store.describe() for e in self.data_from}
+        stores |= {e.store.describe() for e in self.dynamic}
         parts = [f"secret/{secrets[0]}"] if len(secrets) == 1 else []
         if len(secrets) > 1:
             parts.append(f"{len(secrets)} secrets")
@@ -496,6 +556,14 @@ class RolloutStatus(Model):
         return bool(self.pending_since) and self.pending_since != self.restarted
 
 
+class LeaseStatus(Model):
+    source: str = Field(description="The dynamic entry, e.g. secretstore/vault:database/creds/app.")
+    fingerprint: str = Field(description="A SHA-256 prefix of the lease id (never the id).")
+    ttl_seconds: int = Field(default=0, description="The TTL the lease was issued with.")
+    renew_time: str = Field(default="", description="When the lease is renewed next (RFC 3339).")
+    expire_time: str = Field(default="", description="When the lease ends unless renewed.")
+
+
 class SecretSyncStatus(Model):
     observed_generation: int = Field(default=0, description="Last generation reconciled.")
     field_manager: str = Field(default="", description="Field manager this SecretSync writes as.")
@@ -521,6 +589,11 @@ class SecretSyncStatus(Model):
     refresh_request: str = Field(
         default="",
         description=f"Hash of the last `{REFRESH_ANNOTATION}` annotation value acted upon.",
+    )
+    leases: list[LeaseStatus] = Field(
+        default_factory=list,
+        exclude_if=lambda value: not value,  # absent without spec.dynamic
+        description="The lease each spec.dynamic entry holds (fingerprints, never ids).",
     )
     rollout: RolloutStatus | None = Field(
         default=None,

@@ -52,8 +52,8 @@ from pydantic import ValidationError
 
 from secretloom.api import secretsync as api
 from secretloom.controllers.refresh import RefreshPolicy, jittered
+from secretloom.controllers.secretsync import leases, refresh, report, rollout, templates
 from secretloom.controllers.secretsync import plan as planning
-from secretloom.controllers.secretsync import refresh, report, rollout, templates
 from secretloom.controllers.secretsync.drift import DriftPolicy
 from secretloom.controllers.secretsync.memory import Memories, Memory, Poll
 from secretloom.controllers.secretsync.naming import (
@@ -112,6 +112,7 @@ class SecretSyncReconciler:
         self._force_foreign = force_foreign
         self._memory = Memories(self._drift)
         self._rollouts = rollout.Rollouts(client, events)
+        self._leases = leases.Leases(sources, self._polls, requeue)
         # Failed polls and refused applies back off per SecretSync (the count is
         # in its memory record) and together through one global token bucket.
         self._retries: RateLimiter[Key] = RateLimiter(
@@ -181,9 +182,20 @@ class SecretSyncReconciler:
         kubernetes = await self._sources.kubernetes_entries(namespace, spec)
         reads, polled = self._store_reads(key, memory, ask, spec, status, target, now)
         resolved, data_from = assemble(spec, kubernetes, reads, previous)
-        resolved = templates.render_all(spec, resolved)
+        dynamic, annotations, held, lease_in = self._leases.observe(
+            key, memory.leases, spec, target, status
+        )
+        resolved = templates.render_all(spec, leases.merged(resolved, dynamic))
         observed = planning.Observed(
-            namespace, name, meta["uid"], ask.generation, spec, resolved, target, previous
+            namespace,
+            name,
+            meta["uid"],
+            ask.generation,
+            spec,
+            resolved,
+            target,
+            previous,
+            annotations,
         )
         # Plan.
         planned = planning.plan(observed)
@@ -210,7 +222,7 @@ class SecretSyncReconciler:
         self._record(obj, planned, outcome, notes)
         changed = rollout.effective_change(outcome.written, previous)
         restarts, restart_in = await self._rollouts.step(obj, spec, status.rollout, changed=changed)
-        new_status = new_status.model_copy(update={"rollout": restarts})
+        new_status = new_status.model_copy(update={"rollout": restarts, "leases": held})
         to_write, flush_in = memory.versions.defer(new_status, obj.get("status") or {}, now)
         if flush_in is not None and not unchanged(obj, to_write):
             to_write, flush_in = new_status, None  # writing anyway: write it all
@@ -227,6 +239,7 @@ class SecretSyncReconciler:
                 self._drift.window if contested else None,
                 flush_in,
                 restart_in,
+                lease_in,
             )
         )
 
@@ -519,6 +532,9 @@ class SecretSyncReconciler:
             spec = api.SecretSyncSpec.model_validate(obj["spec"])
         except ValidationError:
             spec = None  # nothing was ever written for an invalid spec
+        if spec is not None and spec.dynamic:
+            live = await self._live_target(namespace, spec.target.name)
+            await self._leases.release((namespace, name), None, spec, live)
         if spec is not None:
             await self._release(obj, spec)
         await self._set_finalizer(obj, present=False)
