@@ -187,3 +187,35 @@ async def test_a_static_role_is_followed_through_its_rotations(
 
         await kit.eventually(rotated, timeout=15, interval=0.5)
         assert not postgres.can_login(user, password)
+
+
+async def test_removing_the_entry_revokes_its_lease(
+    kube: KubeClient, namespace: str, bao: OpenBaoServer, root: Any, postgres: PostgresServer
+) -> None:
+    mount = database_engine(root, postgres)
+    token = make_token(root, write_policy(root, lease_policy(mount)), ttl="1h")
+    spec: dict[str, Any] = {
+        "target": {"name": TARGET},
+        "data": [{"key": "host", "from": {"secret": "db-host", "key": "host"}}],
+        "dynamic": [{"store": {"name": "vault"}, "path": f"{mount}/creds/app"}],
+    }
+    async with sk.controller(kube, namespace):
+        await sk.put_token(kube, namespace, token)
+        await sk.apply_store(kube, namespace, "vault", sk.vault(bao.address))
+        await kit.put_secret(kube, namespace, "db-host", {"host": "db"}, manager="dba")
+        await kit.apply_sync(kube, namespace, "db", spec)
+        await kit.wait_condition(kube, namespace, "db", "Ready", timeout=20)
+        user, password, _ = await credentials(kube, namespace)
+        assert postgres.can_login(user, password) and live_leases(root, mount) == 1
+
+        del spec["dynamic"]
+        await kit.apply_sync(kube, namespace, "db", spec)
+
+        async def ended() -> bool:
+            values = kit.values(await kit.get_secret(kube, namespace, TARGET))
+            return values == {"host": "db"} and live_leases(root, mount) == 0
+
+        await kit.eventually(ended, timeout=15, interval=0.5)
+        assert not postgres.can_login(user, password)
+        target = await kit.get_secret(kube, namespace, TARGET)
+        assert annotation_key("db", 0) not in (target or {})["metadata"].get("annotations", {})

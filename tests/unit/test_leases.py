@@ -19,7 +19,7 @@ LEASE = Lease("database/creds/app/abc", {"username": b"v-app", "password": b"pw"
 def test_a_lease_becomes_prefixed_keys_versioned_by_its_fingerprint() -> None:
     held = l._held(ENTRY, LEASE, now=100.0)
     assert (held.renew_at, held.expires) == (105.0, 110.0)  # renewAtPercent 50
-    results = l._results(LABEL, l.Entry(held=held))
+    results = l._results(LABEL, l.Entry(ENTRY, held=held))
     assert [(r.key, r.value) for r in results] == [
         ("db-password", base64.b64encode(b"pw").decode()),
         ("db-username", base64.b64encode(b"v-app").decode()),
@@ -29,27 +29,27 @@ def test_a_lease_becomes_prefixed_keys_versioned_by_its_fingerprint() -> None:
 
 
 def test_before_the_first_lease_the_entry_waits_and_a_failure_keeps_last_values() -> None:
-    (waiting,) = l._results(LABEL, l.Entry())
+    (waiting,) = l._results(LABEL, l.Entry(ENTRY))
     assert (waiting.key, waiting.reason) == (LABEL, p.PENDING)
     failure = p.Resolved("", LABEL, reason="ProviderError", kind="Unavailable", message="down")
-    (failed,) = l._results(LABEL, l.Entry(failure=failure))
+    (failed,) = l._results(LABEL, l.Entry(ENTRY, failure=failure))
     assert (failed.key, failed.kind) == (LABEL, "Unavailable")
     held = l._held(ENTRY, LEASE, now=0.0)
-    kept = l._results(LABEL, l.Entry(held=held, failure=failure))
+    kept = l._results(LABEL, l.Entry(ENTRY, held=held, failure=failure))
     assert {r.key for r in kept} == {"db-password", "db-username"}
     assert all(r.value is None and r.reason == "ProviderError" for r in kept)
 
 
 def test_work_is_due_on_renewal_replacement_revocation_and_never_while_backing_off() -> None:
     held = l._held(ENTRY, LEASE, now=0.0)
-    assert l._due(l.Entry(), 0.0)  # nothing issued yet
-    assert not l._due(l.Entry(held=held), 4.9)
-    assert l._next(l.Entry(held=held), 4.0) == 1.0
-    assert l._due(l.Entry(held=held), 5.0)
-    assert l._due(l.Entry(held=held, replace=True), 1.0)
-    retiring = l.Entry(held=held, retiring=[("old", 3.0)])
+    assert l._due(l.Entry(ENTRY), 0.0)  # nothing issued yet
+    assert not l._due(l.Entry(ENTRY, held=held), 4.9)
+    assert l._next(l.Entry(ENTRY, held=held), 4.0) == 1.0
+    assert l._due(l.Entry(ENTRY, held=held), 5.0)
+    assert l._due(l.Entry(ENTRY, held=held, replace=True), 1.0)
+    retiring = l.Entry(ENTRY, held=held, retiring=[("old", 3.0)])
     assert not l._due(retiring, 2.0) and l._due(retiring, 3.0)
-    backing_off = l.Entry(held=held, retry_at=20.0)
+    backing_off = l.Entry(ENTRY, held=held, retry_at=20.0)
     assert not l._due(backing_off, 10.0)
     assert l._next(backing_off, 10.0) == 10.0
 
@@ -78,7 +78,7 @@ def test_a_restarted_controller_recovers_the_lease_from_the_target_and_status() 
 def test_keys_of_spec_data_win_over_a_lease_and_annotation_keys_stay_valid() -> None:
     data = p.Resolved("db-username", "secret/s#u", value="eA==", version="1")
     held = l._held(ENTRY, LEASE, now=0.0)
-    merged = l.merged([data], l._results(LABEL, l.Entry(held=held)))
+    merged = l.merged([data], l._results(LABEL, l.Entry(ENTRY, held=held)))
     assert [(r.key, r.source) for r in merged] == [
         ("db-username", "secret/s#u"),
         ("db-password", LABEL),

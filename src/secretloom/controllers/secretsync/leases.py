@@ -15,7 +15,9 @@ on a reconcile worker; the finished work enqueues the SecretSync again):
   `revokeGrace` later) when a renewal grants less than the lease's TTL (its
   max TTL is near) or is refused (the lease is gone);
 * revoked when the SecretSync is deleted (`revokeOnDelete`), from the ids on
-  the target, so a restarted controller revokes what its predecessor issued;
+  the target, so a restarted controller revokes what its predecessor issued,
+  and when its entry is removed from the spec (from memory: a controller
+  restarted in between leaves that lease to end at its TTL);
 * a static role (no lease: a user the engine rotates) is read again at
   `renewAtPercent` of the time to its rotation, at most once a second.
 
@@ -61,6 +63,7 @@ log = logging.getLogger(__name__)
 ANNOTATION_PREFIX = "lease.secretloom.io/"
 RETRY_BASE, RETRY_MAX = 2.0, 120.0
 MIN_RENEW_DELAY = 1.0
+REVOKE_RETRY = 10.0
 
 
 def annotation_key(sync_name: str, index: int) -> str:
@@ -95,6 +98,7 @@ class Held:
 
 @dataclass
 class Entry:
+    wanted: api.DynamicEntry
     held: Held | None = None
     retiring: list[tuple[str, float]] = field(default_factory=list)  # (lease id, revoke at)
     replace: bool = False  # issue new credentials at the next work
@@ -163,14 +167,16 @@ class Leases:
         statuses: list[api.LeaseStatus] = []
         wake: list[float] = []
         labels = {e.describe() for e in spec.dynamic}
-        for gone in [label for label in book.entries if label not in labels]:
-            book.entries.pop(gone)  # an entry removed from the spec: its lease ends at its TTL
+        removed = [book.entries.pop(k) for k in [k for k in book.entries if k not in labels]]
+        ended = [e for e in removed if e.wanted.revoke_on_delete]
+        if ended:
+            self._polls.start(namespace, self._end(namespace, ended))
         for index, wanted in enumerate(spec.dynamic):
             label = wanted.describe()
             entry = book.entries.get(label)
             if entry is None:
                 held = _recovered(wanted, annotation_key(name, index), target, status, now)
-                entry = book.entries[label] = Entry(held=held)
+                entry = book.entries[label] = Entry(wanted, held=held)
             resolved += _results(label, entry)
             if entry.held is not None:
                 if entry.held.lease_id:
@@ -224,12 +230,34 @@ class Leases:
         entry.failure, entry.failures, entry.retry_at = None, 0, 0.0
 
     async def _revoke_retired(self, namespace: str, wanted: api.DynamicEntry, entry: Entry) -> None:
+        """Revoke what is due; a failure is retried later and never fails the current lease."""
         for lease_id, at in list(entry.retiring):
             if at > self._clock():
                 continue
-            await self._revoke(namespace, wanted, lease_id)
             entry.retiring.remove((lease_id, at))
+            try:
+                await self._revoke(namespace, wanted, lease_id)
+            except ProviderError as err:
+                entry.retiring.append((lease_id, self._clock() + REVOKE_RETRY))
+                log.warning(
+                    "revoking replaced credentials failed; retrying",
+                    extra={"source": wanted.describe(), "error": str(err)},
+                )
+                continue
             log.info("revoked replaced credentials", extra={"source": wanted.describe()})
+
+    async def _end(self, namespace: str, removed: list[Entry]) -> None:
+        """Revoke the leases of entries removed from the spec (`revokeOnDelete`)."""
+        for entry in removed:
+            ids = [i for i, _ in entry.retiring] + ([entry.held.lease_id] if entry.held else [])
+            for lease_id in [i for i in ids if i]:
+                try:
+                    await self._revoke(namespace, entry.wanted, lease_id)
+                except ProviderError as err:
+                    log.warning(
+                        "revoking a removed entry's lease failed; it ends at its TTL",
+                        extra={"source": entry.wanted.describe(), "error": str(err)},
+                    )
 
     async def _renew(
         self, namespace: str, wanted: api.DynamicEntry, entry: Entry, held: Held
