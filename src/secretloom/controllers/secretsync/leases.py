@@ -22,16 +22,17 @@ on a reconcile worker; the finished work enqueues the SecretSync again):
   `renewAtPercent` of the time to its rotation, at most once a second.
 
 Restarts neither duplicate nor lose a lease: the lease id is written as an
-annotation of the target Secret (`lease.secretloom.io/<entry>`) in the same
+annotation of the target Secret (`lease.secretloom.io/<SecretSync>.<index>`) in the same
 apply as its credentials, so the two can never disagree, and only people who
 can read the credentials can read the id. A controller that starts finds the
 id there and renews it (learning its TTL) instead of issuing a new one. The
 status names each lease by a SHA-256 prefix of its id, never the id.
 
 A failure (store down, credentials refused) keeps the last credentials (the
-plan's last known good rule) and is retried with a growing backoff. Revoking
-an old lease is retried the same way; a lease whose revocation never
-succeeds still ends at its TTL.
+plan's last known good rule) and is retried with a growing backoff. A failed
+revocation of replaced credentials is retried every `REVOKE_RETRY` seconds
+and never fails the current ones; a lease whose revocation never succeeds
+still ends at its TTL.
 
 Hand-written: the schedule (a few timestamps per entry); the provider's
 lease calls do the rest.
@@ -94,6 +95,8 @@ class Held:
     ttl: float
     renew_at: float  # monotonic
     expires: float  # monotonic
+    # (renew_at, expires) and their RFC 3339 times, converted once so the status stays put.
+    shown: tuple[float, float, str, str] = (-1.0, -1.0, "", "")
 
 
 @dataclass
@@ -342,12 +345,15 @@ def _results(label: str, entry: Entry) -> list[Resolved]:
 
 
 def _status(label: str, held: Held, now: float) -> api.LeaseStatus:
+    if held.shown[:2] != (held.renew_at, held.expires):
+        renew, expire = _rfc3339(held.renew_at, now), _rfc3339(held.expires, now)
+        held.shown = (held.renew_at, held.expires, renew, expire)
     return api.LeaseStatus(
         source=label,
         fingerprint=held.fingerprint,
         ttl_seconds=round(held.ttl),
-        renew_time=_rfc3339(held.renew_at, now),
-        expire_time=_rfc3339(held.expires, now),
+        renew_time=held.shown[2],
+        expire_time=held.shown[3],
     )
 
 
