@@ -10,7 +10,7 @@ CACHE_DIR ?= $(or $(SECRETLOOM_CACHE_DIR),$(or $(XDG_CACHE_HOME),$(HOME)/.cache)
 export SECRETLOOM_CACHE_DIR := $(CACHE_DIR)
 DIST_DIR ?= dist
 
-.PHONY: help env controlplane tools argocd-tools chainsaw kubeseal argocd-cm lint typecheck layers crds crds-check unit check fmt test demo bench bench-smoke chaos clean dist docs image image-test
+.PHONY: help env controlplane tools argocd-tools chainsaw kubeseal postgres argocd-cm lint typecheck layers crds crds-check unit check fmt test demo bench bench-smoke chaos clean dist docs image image-test
 
 help:
 	@echo "make demo         - build/start the local control plane and run the Argo CD Notifications scenario"
@@ -43,6 +43,10 @@ controlplane:
 
 tools: env
 	@bash hack/install-tools.sh >/dev/null
+
+# PostgreSQL from Debian's packages, for OpenBao's database engine (dynamic secrets, issue 14).
+postgres:
+	@bash hack/install-postgres.sh >/dev/null
 
 # Argo CD's own cmp-server and the Lua/CMP test harness (hack/argocd-lua).
 argocd-tools:
@@ -87,7 +91,7 @@ fmt: env
 	$(BIN)/ruff format src tests bench
 	$(BIN)/ruff check --fix src tests bench
 
-test: env controlplane tools argocd-tools chainsaw kubeseal lint typecheck layers crds-check docs
+test: env controlplane tools argocd-tools chainsaw kubeseal postgres lint typecheck layers crds-check docs
 	$(BIN)/pytest -q
 	$(MAKE) --no-print-directory bench-smoke
 

@@ -15,7 +15,16 @@ from tests.openbao.conftest import (
     bao_session,
     bao_tls,
     bao_tls_session,
+    postgres,
     root,
 )
 
-__all__ = ["ROOT_TOKEN_CANARY", "bao", "bao_session", "bao_tls", "bao_tls_session", "root"]
+__all__ = [
+    "ROOT_TOKEN_CANARY",
+    "bao",
+    "bao_session",
+    "bao_tls",
+    "bao_tls_session",
+    "postgres",
+    "root",
+]

@@ -20,6 +20,7 @@ import pytest
 from secretloom.api.vault import VaultProviderSpec
 from secretloom.providers.vault import VaultProvider
 from secretloom.testing.openbao import OpenBaoServer
+from secretloom.testing.postgres import PostgresServer
 
 from .support import Objects, OpenProvider, enable_kv_mounts
 
@@ -63,6 +64,13 @@ def bao(bao_session: OpenBaoServer) -> OpenBaoServer:
 def bao_tls(bao_tls_session: OpenBaoServer) -> OpenBaoServer:
     """The TLS server, running; its CA changes whenever it restarts."""
     return _up(bao_tls_session)
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """A real PostgreSQL for the database engine (dynamic secrets, issue 14), started lazily."""
+    with PostgresServer(die_with_parent=True) as server:
+        yield server
 
 
 @pytest.fixture

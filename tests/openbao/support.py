@@ -18,11 +18,15 @@ from secretloom.api.vault import VaultProviderSpec
 from secretloom.providers.protocol import ProviderContext
 from secretloom.providers.vault import NOT_VAULT, VaultProvider
 from secretloom.testing.openbao import OpenBaoServer
+from secretloom.testing.postgres import PostgresServer
 
 KV2 = "kv2"
 KV1 = "kv1"
 TOKEN_REF = {"name": "vault-token", "key": "token"}
 SECRET_ID_REF = {"name": "approle", "key": "secret-id"}
+
+
+TTL, MAX_TTL = 4, 12  # of the database role the dynamic-secrets tests use (seconds)
 
 
 def unique(prefix: str) -> str:
@@ -172,3 +176,40 @@ def configure_kubernetes_auth(root: Any, ca_pem: bytes) -> str:
         },
     )
     return mount
+
+
+def database_engine(root: Any, pg: PostgresServer) -> str:
+    """A database mount on `pg` with role `app` (TTL 4 s, max 12 s); its mount path."""
+    mount = unique("database")
+    root.sys.enable_secrets_engine(backend_type="database", path=mount)
+    root.adapter.post(
+        f"/v1/{mount}/config/pg",
+        json={
+            "plugin_name": "postgresql-database-plugin",
+            "connection_url": pg.connection_url(),
+            "username": pg.superuser,
+            "password": pg.password,
+            "allowed_roles": "app,static",
+        },
+    )
+    root.adapter.post(
+        f"/v1/{mount}/roles/app",
+        json={
+            "db_name": "pg",
+            "creation_statements": [
+                "CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' "
+                "VALID UNTIL '{{expiration}}';"
+            ],
+            "default_ttl": TTL,
+            "max_ttl": MAX_TTL,
+        },
+    )
+    return mount
+
+
+def lease_policy(mount: str) -> str:
+    return (
+        f'path "{mount}/creds/app" {{ capabilities = ["read"] }}\n'
+        'path "sys/leases/renew" { capabilities = ["update"] }\n'
+        'path "sys/leases/revoke" { capabilities = ["update"] }\n'
+    )

@@ -89,7 +89,13 @@ def test_a_wrong_expectation_fails_with_a_readable_diff_and_junit(tmp_path: Path
         (
             "tests:\n  - name: x\n    objects:\n      - {apiVersion: secretloom.io/v1alpha1, "
             "kind: SecretSync, metadata: {name: s}, spec: {target: {name: t}}}\n",
-            "SecretSync default/s: spec.: Value error, spec.data or spec.dataFrom needs",
+            "SecretSync default/s: spec: Value error, spec.data, spec.dataFrom or spec.dynamic",
+        ),
+        (
+            "tests:\n  - name: x\n    objects:\n      - {apiVersion: secretloom.io/v1alpha1, "
+            "kind: SecretSync, metadata: {name: s}, spec: {target: {name: t}, data: [{key: a, "
+            "from: {secret: s, key: a}}], templates: [{key: dsn, template: '{{ data.a }}'}]}}\n",
+            "SecretSync default/s: spec.templates not simulated offline",
         ),
     ],
 )

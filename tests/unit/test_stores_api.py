@@ -41,7 +41,8 @@ def test_bad_durations(text: str) -> None:
 
 def test_a_sync_needs_data_or_data_from_and_defaults_to_hourly_refresh() -> None:
     with pytest.raises(
-        ValidationError, match=r"spec\.data or spec\.dataFrom needs at least one entry"
+        ValidationError,
+        match=r"spec\.data, spec\.dataFrom or spec\.dynamic needs at least one entry",
     ):
         SecretSyncSpec.model_validate({"target": {"name": "t"}})
     spec = SecretSyncSpec.model_validate(
@@ -59,7 +60,9 @@ def test_a_sync_needs_data_or_data_from_and_defaults_to_hourly_refresh() -> None
 def test_the_crd_carries_the_same_rules() -> None:
     spec = crd.definition(crd.SECRET_SYNC)["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
     rules = spec["properties"]["spec"]["x-kubernetes-validations"]
-    assert rules[0]["message"] == "spec.data or spec.dataFrom needs at least one entry"
+    assert (
+        rules[0]["message"] == "spec.data, spec.dataFrom or spec.dynamic needs at least one entry"
+    )
     assert "pattern" in spec["properties"]["spec"]["properties"]["refreshInterval"]
     cluster = crd.definition(crd.CLUSTER_SECRET_STORE)
     assert cluster["spec"]["scope"] == "Cluster"

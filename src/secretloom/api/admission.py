@@ -11,7 +11,8 @@ ask the API server's own authorizer (the CEL `authorizer` variable, no webhook
 to run) whether the requesting user may do each of those things themselves:
 
 * SecretSync: `get` every source Secret, `patch` the target, `create` it when
-  `createIfMissing`, `delete` it when `creationPolicy: Owner`;
+  `createIfMissing`, `delete` it when `creationPolicy: Owner`, `patch` every
+  workload `spec.rollout.restart` names (issue 14: a restart is a patch of it);
 * SealedSecret: the same target checks as a SecretSync (it writes through one);
   Bitnami's SealedSecret (served on request): `patch` and `create` the Secret
   of its own name, and `delete` it unless its template asks for `patch`;
@@ -118,9 +119,10 @@ class Check:
     why: str  # the rule the author broke, ending the message
     when: str = ""  # CEL: the reference is there (empty: always)
     subresource: str = ""
+    group: str = ""
 
     def validation(self) -> Manifest:
-        request = f"authorizer.group('').resource('{self.resource}')"
+        request = f"authorizer.group('{self.group}').resource('{self.resource}')"
         action = self.verb
         if self.subresource:
             request += f".subresource('{self.subresource}')"
@@ -238,11 +240,43 @@ def _sources_variable(spec: SchemaPath) -> Manifest:
     return {"name": "sources", "expression": f"{spec.present('data')} ? {entries} : []"}
 
 
+RESTART = "a SecretSync may only restart workloads its author can patch"
+# The kinds `spec.rollout.restart[].kind` allows, and where each lives.
+WORKLOADS = {"Deployment": "deployments", "StatefulSet": "statefulsets", "DaemonSet": "daemonsets"}
+
+
+def _rollout_checks(spec: SchemaPath) -> list[Check]:
+    """`patch` on each workload `spec.rollout.restart` names: one check per slot and kind."""
+    if set(spec.node("rollout", "restart", "kind")["enum"]) != set(WORKLOADS):
+        raise KeyError("spec.rollout.restart[].kind: its enum no longer matches WORKLOADS")
+    slots = spec.node("rollout", "restart")["maxItems"]
+    targets = spec.cel("rollout", "restart")
+    return [
+        Check(
+            verb="patch",
+            resource=plural,
+            kind=kind,
+            name=f"{targets}[{index}].name",
+            namespace=NAMESPACE,
+            referrer=f"spec.rollout.restart[{index}]",
+            why=RESTART,
+            when=(
+                f"{spec.present('rollout', 'restart')} && size({targets}) > {index}"
+                f" && {targets}[{index}].kind == '{kind}'"
+            ),
+            group="apps",
+        )
+        for index in range(slots)
+        for kind, plural in WORKLOADS.items()
+    ]
+
+
 def _secret_sync() -> list[Manifest]:
     resource, spec = crd.SECRET_SYNC, SchemaPath(secretsync.SecretSyncSpec)
     for fields in (("data", "key"), ("data", "from", "secret")):  # spelled out in the CEL
         spec.node(*fields)
     manifests = _policy(_name(resource, "target"), resource, _target_checks(spec))
+    manifests += _policy(_name(resource, "rollout"), resource, _rollout_checks(spec))
     entries = spec.node("data")["maxItems"]
     for shard in range(math.ceil(entries / SLOTS_PER_POLICY)):
         first = shard * SLOTS_PER_POLICY

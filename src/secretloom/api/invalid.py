@@ -19,3 +19,15 @@ def invalid_fields(err: ValidationError, *, whole: str = "spec") -> str:
     paths = [".".join(str(part) for part in e["loc"]) or whole for e in err.errors()[:SHOWN]]
     more = err.error_count() - len(paths)
     return ", ".join(paths) + (f" (and {more} more)" if more > 0 else "")
+
+
+def first_problem(err: ValidationError, *, prefix: str = "spec") -> str:
+    """`spec.data.0.key: String should match pattern …`: the first error, with pydantic's reason.
+
+    For the offline CLI commands (`convert`, `test`), which read the user's own
+    files: the reason (never the input, which pydantic keeps out of `msg`) is
+    what a person fixing the file needs.
+    """
+    first = err.errors()[0]
+    where = ".".join([prefix, *(str(part) for part in first["loc"])])
+    return f"{where}: {first['msg']}"

@@ -16,6 +16,10 @@ store path, each property becoming a key (`prefix` + property name); explicit
 later one. Store values are polled every `refreshInterval` (Go duration syntax,
 default 1h, "0" for never), with jitter; Kubernetes sources are watched and
 need no polling.
+
+`templates` (issue 14) adds keys rendered from the values the entries above
+resolved, and from nothing else: a sandboxed Jinja2 template whose only
+variable is `data` (see `controllers/secretsync/templates.py`).
 """
 
 from __future__ import annotations
@@ -289,12 +293,143 @@ class DataFromEntry(Model):
         return f"{self.store.describe()}:{self.path}{at}#*"
 
 
+class DynamicEntry(Model):
+    """Credentials a store issues under a lease (issue 14): every field of one lease, together."""
+
+    store: StoreRef = Field(description="A SecretStore or ClusterSecretStore that issues leases.")
+    path: str = Field(
+        min_length=1,
+        max_length=1024,
+        description="Issuing path from the server's root, e.g. database/creds/app.",
+        json_schema_extra={"x-kubernetes-validations": PATH_RULES},
+    )
+    prefix: str = Field(
+        default="",
+        max_length=128,
+        pattern=r"^[-._a-zA-Z0-9]*$",
+        description="Prepended to each field of the lease (username, password...) to make a key.",
+    )
+    renew_at_percent: int = Field(
+        default=50,
+        ge=10,
+        le=90,
+        description="Renew when this share of the lease's TTL has passed.",
+    )
+    revoke_grace: str = Field(
+        default="30s",
+        max_length=32,
+        pattern=DURATION_PATTERN,
+        description=(
+            "How long replaced credentials stay valid after the new ones are written, "
+            "so consumers can switch (Go duration, at most 1h)."
+        ),
+    )
+    revoke_on_delete: bool = Field(
+        default=True,
+        description="Revoke the lease when the SecretSync (or this entry) is deleted.",
+    )
+
+    _path = field_validator("path")(_no_dot_segments)
+
+    @field_validator("revoke_grace")
+    @classmethod
+    def _bounded_grace(cls, value: str) -> str:
+        if duration_seconds(value) > 3600.0:
+            raise ValueError("revokeGrace must be at most 1h")
+        return value
+
+    def describe(self) -> str:
+        return f"{self.store.describe()}:{self.path}#lease"
+
+
+MAX_TEMPLATE_LENGTH = 8192
+
+
+class TemplateEntry(Model):
+    """A key whose value is rendered from this SecretSync's other values (issue 14)."""
+
+    key: SecretKey = Field(description="Key written in the target Secret.")
+    template: str = Field(
+        min_length=1,
+        max_length=MAX_TEMPLATE_LENGTH,
+        description=(
+            "A Jinja2 template over this SecretSync's own values only, each read as "
+            "`data.<key>` or `data['<key>']` (a key of spec.data or a dataFrom property, "
+            "named literally). Filters: default, lower, upper, trim, length, string, "
+            "tojson, b64encode, urlquote. No loops, macros, variables, includes or "
+            "method calls: a template cannot reach anything but its inputs."
+        ),
+    )
+
+
+RESTART_ON_CHANGE_ANNOTATION = "secretloom.io/restart-on-change"
+DEBOUNCE_RULES: list[JsonValue] = [
+    {
+        "rule": "duration(self) >= duration('1s') && duration(self) <= duration('1h')",
+        "message": "debounce must be between 1s and 1h",
+    }
+]
+
+
+class RolloutTarget(Model):
+    kind: Literal["Deployment", "StatefulSet", "DaemonSet"] = Field(
+        description="Kind of the workload (apps/v1)."
+    )
+    name: ObjectName = Field(description="Name of the workload, in the SecretSync's namespace.")
+
+
+class Rollout(Model):
+    """Restart workloads when the values this SecretSync writes change (issue 14)."""
+
+    restart: list[RolloutTarget] = Field(
+        default_factory=list,
+        max_length=8,
+        description=(
+            "Workloads whose pod template gets the annotation "
+            "`rollout.secretloom.io/<SecretSync name>` on every effective change of the "
+            "written values (the author must be allowed to patch them). Workloads of the "
+            f"namespace annotated `{RESTART_ON_CHANGE_ANNOTATION}: <target>[,<target>...]` "
+            "are restarted too."
+        ),
+        json_schema_extra={
+            "x-kubernetes-list-type": "map",
+            "x-kubernetes-list-map-keys": ["kind", "name"],
+        },
+    )
+    debounce: str = Field(
+        default="10s",
+        max_length=32,
+        pattern=DURATION_PATTERN,
+        json_schema_extra={"x-kubernetes-validations": DEBOUNCE_RULES},
+        description=(
+            "Quiet time after the last change before restarting: a burst of changes "
+            "restarts once (Go duration, 1s to 1h)."
+        ),
+    )
+
+    @field_validator("debounce")
+    @classmethod
+    def _bounded_debounce(cls, value: str) -> str:
+        if not 1.0 <= duration_seconds(value) <= 3600.0:
+            raise ValueError("debounce must be between 1s and 1h")
+        return value
+
+    def debounce_seconds(self) -> float:
+        return duration_seconds(self.debounce)
+
+
 SPEC_RULES: list[JsonValue] = [
     {
         "rule": "(has(self.data) && size(self.data) > 0)"
-        " || (has(self.dataFrom) && size(self.dataFrom) > 0)",
-        "message": "spec.data or spec.dataFrom needs at least one entry",
-    }
+        " || (has(self.dataFrom) && size(self.dataFrom) > 0)"
+        " || (has(self.dynamic) && size(self.dynamic) > 0)",
+        "message": "spec.data, spec.dataFrom or spec.dynamic needs at least one entry",
+    },
+    {
+        "rule": "!has(self.templates) || !has(self.data)"
+        " || self.templates.all(t, !self.data.exists(d, d.key == t.key))",
+        "message": "a key of spec.templates must not also be a key of spec.data",
+    },
 ]
 
 
@@ -319,6 +454,35 @@ class SecretSyncSpec(Model):
             "Keys named in `data` win; then earlier entries win over later ones."
         ),
     )
+    dynamic: list[DynamicEntry] = Field(
+        default_factory=list,
+        max_length=4,
+        description=(
+            "Credentials issued under a lease (database, AWS, PKI engines): renewed, "
+            "replaced before their max TTL, the old ones revoked after a grace period. "
+            "Keys named in `data` win over them."
+        ),
+    )
+    templates: list[TemplateEntry] = Field(
+        default_factory=list,
+        max_length=32,
+        description=(
+            "Keys rendered from the values of spec.data and spec.dataFrom (e.g. a DSN, "
+            "a config file, a .dockerconfigjson); they win over dataFrom keys of the "
+            "same name."
+        ),
+        json_schema_extra={
+            "x-kubernetes-list-type": "map",
+            "x-kubernetes-list-map-keys": ["key"],
+        },
+    )
+    rollout: Rollout | None = Field(
+        default=None,
+        description=(
+            "Restart workloads when the written values change: once per change, debounced, "
+            "never on a refresh that changed nothing."
+        ),
+    )
     refresh_interval: str = Field(
         default="1h",
         max_length=32,
@@ -341,8 +505,10 @@ class SecretSyncSpec(Model):
 
     @model_validator(mode="after")
     def _has_entries(self) -> SecretSyncSpec:
-        if not self.data and not self.data_from:
-            raise ValueError("spec.data or spec.dataFrom needs at least one entry")
+        if not self.data and not self.data_from and not self.dynamic:
+            raise ValueError("spec.data, spec.dataFrom or spec.dynamic needs at least one entry")
+        if {t.key for t in self.templates} & {e.key for e in self.data}:
+            raise ValueError("a key of spec.templates must not also be a key of spec.data")
         return self
 
     def refresh_seconds(self) -> float:
@@ -353,6 +519,7 @@ class SecretSyncSpec(Model):
         secrets = sorted({e.from_.secret for e in self.data if e.from_.secret})
         stores = {e.from_.store.describe() for e in self.data if e.from_.store is not None}
         stores |= {e.store.describe() for e in self.data_from}
+        stores |= {e.store.describe() for e in self.dynamic}
         parts = [f"secret/{secrets[0]}"] if len(secrets) == 1 else []
         if len(secrets) > 1:
             parts.append(f"{len(secrets)} secrets")
@@ -364,6 +531,10 @@ class SecretSyncSpec(Model):
         if len(summary) <= limit:
             return summary
         return summary[: limit - 1].rsplit(", ", 1)[0] + ", …"
+
+    def entry_keys(self) -> list[str]:
+        """The keys named in the spec: spec.data's, then spec.templates'."""
+        return [e.key for e in self.data] + [t.key for t in self.templates]
 
     def uses_stores(self) -> bool:
         return bool(self.data_from) or any(e.from_.store is not None for e in self.data)
@@ -394,6 +565,39 @@ class DataFromStatus(Model):
     message: str = Field(default="", description="Why it is not Synced (never a value).")
 
 
+class RolloutStatus(Model):
+    """Restarts as a pair of change times: pending while they differ (never a value)."""
+
+    pending_since: str = Field(
+        default="",
+        description=(
+            "When the written values last began to change (RFC 3339, microseconds); a "
+            "restart is pending while it differs from `restarted`."
+        ),
+    )
+    restarted: str = Field(
+        default="",
+        description="The pendingSince the workloads were last restarted for.",
+    )
+    restart_time: str = Field(default="", description="When that restart was made.")
+    problems: list[str] = Field(
+        default_factory=list,
+        description="Workloads of the last restart that could not be restarted, and why.",
+    )
+
+    @property
+    def pending(self) -> bool:
+        return bool(self.pending_since) and self.pending_since != self.restarted
+
+
+class LeaseStatus(Model):
+    source: str = Field(description="The dynamic entry, e.g. secretstore/vault:database/creds/app.")
+    fingerprint: str = Field(description="A SHA-256 prefix of the lease id (never the id).")
+    ttl_seconds: int = Field(default=0, description="The TTL the lease was issued with.")
+    renew_time: str = Field(default="", description="When the lease is renewed next (RFC 3339).")
+    expire_time: str = Field(default="", description="When the lease ends unless renewed.")
+
+
 class SecretSyncStatus(Model):
     observed_generation: int = Field(default=0, description="Last generation reconciled.")
     field_manager: str = Field(default="", description="Field manager this SecretSync writes as.")
@@ -419,6 +623,16 @@ class SecretSyncStatus(Model):
     refresh_request: str = Field(
         default="",
         description=f"Hash of the last `{REFRESH_ANNOTATION}` annotation value acted upon.",
+    )
+    leases: list[LeaseStatus] = Field(
+        default_factory=list,
+        exclude_if=lambda value: not value,  # absent without spec.dynamic
+        description="The lease each spec.dynamic entry holds (fingerprints, never ids).",
+    )
+    rollout: RolloutStatus | None = Field(
+        default=None,
+        exclude_if=lambda value: value is None,  # absent, not null, like every unset field
+        description="Workload restarts (with spec.rollout).",
     )
     conditions: list[Condition] = conditions_field(
         "Ready, Conflict, Contested, SourceMissing, TargetMissing, and ProviderError "

@@ -46,6 +46,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from secretloom.api import secretsync as api
+from secretloom.api.invalid import first_problem
 from secretloom.cli.errors import fail
 from secretloom.controllers.secretsync import simulate
 
@@ -117,11 +118,15 @@ def load_world(base: Path, case: dict[str, Any]) -> simulate.World:
             try:
                 spec = api.SecretSyncSpec.model_validate(doc.get("spec") or {})
             except ValidationError as err:
-                first = err.errors()[0]
-                where = ".".join(str(p) for p in first["loc"])
                 raise TestFileError(
-                    f"SecretSync {namespace}/{name}: spec.{where}: {first['msg']}"
+                    f"SecretSync {namespace}/{name}: {first_problem(err)}"
                 ) from None
+            unsupported = simulate.not_simulated(spec)
+            if unsupported:
+                raise TestFileError(
+                    f"SecretSync {namespace}/{name}: {', '.join(unsupported)} not simulated "
+                    "offline; test it on `secretloom cluster` (docs/chainsaw.md)"
+                )
             world.syncs.append(simulate.Sync(namespace, name, spec))
     for store in case.get("stores") or []:
         kind = store.get("kind", "SecretStore")

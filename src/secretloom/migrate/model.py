@@ -21,6 +21,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from secretloom.api import secretsync, stores
+from secretloom.api.invalid import first_problem
 
 Obj = dict[str, Any]
 API_VERSION = f"{secretsync.GROUP}/{secretsync.VERSION}"
@@ -116,7 +117,5 @@ def _invalid(doc: Obj) -> str | None:
     try:
         _MODELS[doc["kind"]].model_validate(doc["spec"])
     except ValidationError as err:
-        first = err.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        return f"spec.{where}: {first['msg']}"
+        return first_problem(err)
     return None

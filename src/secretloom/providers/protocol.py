@@ -14,6 +14,17 @@ property, a store or an HTTP status, and must never contain a secret value,
 token or credential. Providers guarantee this by building messages from
 request coordinates only, never from a response body.
 
+Dynamic secrets (issue 14) are a second, optional protocol, `LeaseProvider`:
+a store that *issues* credentials for a limited time (OpenBao/Vault database
+`database/creds/<role>`, AWS `aws/creds/<role>`, PKI `pki/issue/<role>` with
+parameters) returns a `Lease`: the credentials, their TTL, whether they can
+be renewed, and an id to renew or revoke them with. The id is a credential
+too (with a token holding the lease capabilities it ends the database login),
+so it is never logged or put in a status: `Lease.fingerprint` stands for it.
+A renewal returns the TTL the store granted; less than asked means the
+lease's max TTL is near, and the caller issues new credentials before it ends.
+A lease that is gone (expired, revoked, not renewable) is `NotFound`.
+
 A store's server is chosen by whoever writes the store, so its answers are
 bounded like any untrusted input (issue 10: one tarpit store stopped every
 SecretSync of a cluster, one 200 MiB answer took the controller to 1.7 GiB).
@@ -26,6 +37,7 @@ store exhausts only its own; and it reads an answer no further than it needs.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
@@ -128,4 +140,42 @@ class Provider(Protocol):
 
     async def close(self) -> None:
         """Release connections and revoke short-lived tokens where possible."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Lease:
+    """Credentials a store issued for `ttl` seconds; `lease_id` renews or revokes them.
+
+    `lease_id` is empty for credentials that cannot be renewed or revoked: a
+    static role's (a database user the store rotates itself; `ttl` is the time
+    to the next rotation) or a certificate issued without a lease. Neither the
+    id nor the data appear in `repr`.
+    """
+
+    lease_id: str = field(repr=False)
+    data: Mapping[str, bytes] = field(repr=False)
+    ttl: float
+    renewable: bool
+
+    @property
+    def fingerprint(self) -> str:
+        """A short, non-reversible stand-in for the id, for status and logs."""
+        return hashlib.sha256(self.lease_id.encode()).hexdigest()[:16] if self.lease_id else ""
+
+
+@runtime_checkable
+class LeaseProvider(Protocol):
+    """A store that issues short-lived credentials. Same deadline and error rules as `Provider`."""
+
+    async def issue(self, ref: ValueRef, parameters: Mapping[str, str] | None = None) -> Lease:
+        """New credentials from `ref.path` (read; with `parameters`, written to)."""
+        ...
+
+    async def renew(self, lease_id: str, increment: float) -> float:
+        """Extend the lease by up to `increment` seconds; the TTL granted. NotFound if gone."""
+        ...
+
+    async def revoke(self, lease_id: str) -> None:
+        """End the lease now (the store revokes the credentials); one already gone is done."""
         ...

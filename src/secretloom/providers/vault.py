@@ -75,6 +75,18 @@ Trade-offs:
 * `ValueRef.path` is relative to the store's mount (`spec.path`); `..` and
   empty segments are refused because the HTTP stack would normalise them and
   let a reference escape the mount.
+
+Dynamic secrets (`LeaseProvider`, issue 14): `issue` reads (or, with
+parameters, writes) a path from the server's root, e.g. `database/creds/app`,
+since a secrets engine is its own mount; `renew` and `revoke` use
+`sys/leases/renew` and `sys/leases/revoke`. A static role (`database/static-creds/<role>`, a
+database user the engine rotates itself) answers without a lease: its `Lease`
+has an empty id and the TTL until the next rotation. Vault revokes the leases a token
+obtained when that token is revoked, so once a client has issued a lease it
+never revokes its own token again (on re-login or close): the old token
+lives out its TTL, and the leases with it. Credentials therefore live at most
+as long as the store's token: use a token (or an auth role) whose TTL
+outlives the leases' max TTL.
 """
 
 from __future__ import annotations
@@ -86,7 +98,7 @@ import os
 import ssl
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Literal, TypeVar
 from urllib.parse import quote
 
@@ -104,6 +116,7 @@ from secretloom.api.vault import (
 from secretloom.providers.egress import EgressDenied
 from secretloom.providers.protocol import (
     InvalidConfig,
+    Lease,
     NotFound,
     Provider,
     ProviderContext,
@@ -118,7 +131,7 @@ from secretloom.providers.transport import GuardedSession, ResponseTooLarge, Ser
 _log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-Phase = Literal["read", "login", "check"]
+Phase = Literal["read", "login", "check", "lease"]
 
 MAX_RESPONSE_BYTES = 2 * 1024 * 1024
 _THREADS = 4  # per store client: what a hung store can hold at most
@@ -190,6 +203,8 @@ def _http_error(status: int, subject: str, phase: Phase) -> ProviderError:
         return Unauthorized(f"{subject}: permission denied{hint} (HTTP {status})")
     if status == 400 and phase == "login":
         return Unauthorized(f"{subject}: credentials rejected (HTTP 400)")
+    if phase == "lease" and status in (400, 404):
+        return NotFound(f"{subject}: lease not found, expired or not renewable (HTTP {status})")
     if status == 404:
         if phase == "read":
             return NotFound(f"{subject}: not found (HTTP 404)")
@@ -266,6 +281,21 @@ def _token_ttl(login_response: Any) -> int | None:
     return ttl if isinstance(ttl, int) and ttl > 0 else None
 
 
+def _lease(body: dict[str, Any], subject: str) -> Lease:
+    """The credentials of an issuing endpoint's answer; its shape checked, never quoted."""
+    data, lease_id, ttl = body.get("data"), body.get("lease_id"), body.get("lease_duration")
+    if not isinstance(data, dict) or not isinstance(lease_id, str) or not isinstance(ttl, int):
+        raise Unavailable(f"{subject}: unexpected response shape (no lease)")
+    if not lease_id and not ttl and isinstance(data.get("ttl"), int):
+        ttl = data["ttl"]  # a static role: no lease, rotated by the engine in `ttl` seconds
+    return Lease(
+        lease_id=lease_id,
+        data={name: _encode(value) for name, value in data.items()},
+        ttl=float(ttl),
+        renewable=body.get("renewable") is True,
+    )
+
+
 def _encode(value: Any) -> bytes:
     """A KV property as bytes: strings as UTF-8, anything else as compact JSON."""
     if isinstance(value, str):
@@ -322,6 +352,7 @@ class VaultProvider:
         self._renew_at: float | None = None
         self._closed = False
         self._auth_name = _AUTH_NAMES[spec.auth.methods()[0]]
+        self._holds_leases = False  # then the token is never revoked (see the docstring)
 
     # -- Provider protocol -------------------------------------------------
 
@@ -350,7 +381,7 @@ class VaultProvider:
             client, self._client = self._client, None
         try:
             if client is not None:
-                if self._logged_in:
+                if self._logged_in and not self._holds_leases:
                     await self._revoke(client)
                 client.adapter.close()
         finally:
@@ -358,6 +389,61 @@ class VaultProvider:
             if self._ca_file is not None:
                 os.unlink(self._ca_file)
                 self._ca_file = None
+
+    # -- LeaseProvider protocol ----------------------------------------------------
+
+    async def issue(self, ref: ValueRef, parameters: Mapping[str, str] | None = None) -> Lease:
+        path = clean_path(ref.path)
+        subject = self._lease_subject(f"path {path!r}")
+        problem = path_problem(path)
+        if problem is not None:
+            raise InvalidConfig(f"{subject}: path {problem}")
+
+        async def issue() -> Lease:
+            client = await self._ready()
+            url = f"/v1/{quote(path)}"
+            self._holds_leases = True  # before the request: a lease may exist even on a timeout
+            if parameters:
+                response = await self._call(
+                    lambda: client.adapter.post(url, json=dict(parameters)), subject, "read"
+                )
+            else:
+                response = await self._call(lambda: client.adapter.get(url), subject, "read")
+            return _lease(_body(response), subject)
+
+        return await self._bounded(issue, subject)
+
+    async def renew(self, lease_id: str, increment: float) -> float:
+        subject = self._lease_subject("lease renew")
+
+        async def renew() -> float:
+            client = await self._ready()
+            body = {"lease_id": lease_id, "increment": max(1, int(increment))}
+            response = await self._call(
+                lambda: client.adapter.put("/v1/sys/leases/renew", json=body), subject, "lease"
+            )
+            ttl = _body(response).get("lease_duration")
+            if not isinstance(ttl, int) or ttl <= 0:
+                raise NotFound(f"{subject}: the lease was not extended")
+            return float(ttl)
+
+        return await self._bounded(renew, subject)
+
+    async def revoke(self, lease_id: str) -> None:
+        subject = self._lease_subject("lease revoke")
+
+        async def revoke() -> None:
+            client = await self._ready()
+            body = {"lease_id": lease_id}
+            await self._call(
+                lambda: client.adapter.put("/v1/sys/leases/revoke", json=body), subject, "lease"
+            )
+
+        await self._bounded(revoke, subject)
+
+    def _lease_subject(self, what: str) -> str:
+        namespace = f" namespace {self._spec.namespace!r}" if self._spec.namespace else ""
+        return f"vault {self._spec.server}{namespace} {what} ({self._auth_name} auth)"
 
     # -- reads ----------------------------------------------------------------
 
@@ -535,8 +621,8 @@ class VaultProvider:
         return credential
 
     async def _login(self, client: Any) -> None:
-        if self._logged_in:  # renewing: the old token would otherwise live out its TTL
-            await self._revoke(client)
+        if self._logged_in and not self._holds_leases:
+            await self._revoke(client)  # renewing: the old token would otherwise live out its TTL
         auth = self._spec.auth
         if auth.app_role is not None:
             app_role = auth.app_role

@@ -13,7 +13,8 @@ Design choices:
   harness does not need its per-controller service-account credentials.
 - Only the controllers the tests rely on run (garbage collection of
   ownerReferences, namespace deletion, service accounts, type checking of
-  admission policies): fewer goroutines on a 2-core machine.
+  admission policies, Deployments' ReplicaSets for rollout restarts, issue 14):
+  fewer goroutines on a 2-core machine.
 - `stop()` kills exactly the PIDs this harness started, after checking that
   each PID still runs a command line naming this cluster's data directory (PIDs
   are reused). State lives in `state.json`, so `cluster down` in another
@@ -321,6 +322,7 @@ def start(
             "--secure-port=0",
             "--leader-elect=false",
             "--controllers=garbage-collector-controller,namespace-controller,"
+            "deployment-controller,"
             "serviceaccount-controller,serviceaccount-token-controller,"
             "root-ca-certificate-publisher-controller,"
             "validatingadmissionpolicy-status-controller",

@@ -49,6 +49,9 @@ compares them). Two refinements over those files, both narrowing:
   resources: [serviceaccounts]
   verbs: [get]
 {{- end }}
+- apiGroups: [apps]
+  resources: [deployments, statefulsets, daemonsets]
+  verbs: [list, patch]
 - apiGroups: [events.k8s.io]
   resources: [events]
   verbs: [create]

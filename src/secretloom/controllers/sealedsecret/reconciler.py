@@ -19,6 +19,7 @@ from collections.abc import Callable
 from pydantic import ValidationError
 
 from secretloom.api import sealedsecret as api
+from secretloom.api.invalid import invalid_fields
 from secretloom.api.secretsync import GROUP, VERSION
 from secretloom.controllers.sealedsecret.translate import (
     BITNAMI,
@@ -81,8 +82,7 @@ class SealedSecretReconciler:
         try:
             spec = self._parse(obj)
         except ValidationError as err:
-            fields = sorted({".".join(map(str, e["loc"])) for e in err.errors()})
-            problem = ("InvalidSpec", f"invalid fields: {', '.join(fields)}")
+            problem = ("InvalidSpec", f"invalid fields: {invalid_fields(err)}")
             await write_status(
                 self._client, self._sealed, path, obj, status(generation, None, problem, ready)
             )

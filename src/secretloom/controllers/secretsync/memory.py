@@ -22,6 +22,7 @@ import asyncio
 from dataclasses import dataclass, field
 
 from secretloom.controllers.secretsync.drift import Corrections, DriftPolicy
+from secretloom.controllers.secretsync.leases import Book
 from secretloom.controllers.secretsync.refresh import Ask, Remembered
 from secretloom.controllers.secretsync.versions import PendingVersions
 from secretloom.runtime.informer import Key
@@ -44,6 +45,7 @@ class Memory:
     poll_failures: int = 0
     apply_failures: int = 0
     source_seen: float | None = None  # perf_counter of the first source event not yet written
+    leases: Book = field(default_factory=Book)  # spec.dynamic's leases (issue 14)
 
     def stop_polling(self) -> None:
         if self.poll is not None:

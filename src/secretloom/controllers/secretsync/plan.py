@@ -83,6 +83,8 @@ class Observed:
     resolved: Sequence[Resolved]
     target: Obj | None
     previous: Mapping[str, api.KeyStatus]
+    # Annotations this SecretSync owns on the target (the ids of its leases, issue 14).
+    annotations: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -115,6 +117,8 @@ def target_body(observed: Observed, data: Mapping[str, str], *, owned: bool) -> 
     metadata: Obj = {"name": target.name, "namespace": observed.namespace}
     if owned:
         metadata["ownerReferences"] = [owner_reference(observed.name, observed.uid)]
+    if observed.annotations:
+        metadata["annotations"] = dict(observed.annotations)
     body: Obj = {"apiVersion": "v1", "kind": "Secret", "metadata": metadata}
     if data:
         # Never `data: {}`: applying an empty map claims the whole map, which
@@ -168,8 +172,13 @@ def plan(observed: Observed) -> Plan:
 
     owner = target.creation_policy == "Owner"
     needs_owner_ref = owner and not has_owner_ref(observed)
+    annotations = ((observed.target or {}).get("metadata") or {}).get("annotations") or {}
+    stale = any(annotations.get(k) != v for k, v in observed.annotations.items())
     write = (
-        observed.target is None or differs(current, desired, observed.previous) or needs_owner_ref
+        observed.target is None
+        or differs(current, desired, observed.previous)
+        or needs_owner_ref
+        or stale
     )
     if (observed.target is None and not desired) or pending:
         # Never create an empty shell just to hold nothing; never write a

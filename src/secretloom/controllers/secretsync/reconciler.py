@@ -54,8 +54,8 @@ from secretloom.api import kubetime
 from secretloom.api import secretsync as api
 from secretloom.api.invalid import invalid_fields
 from secretloom.controllers.refresh import RefreshPolicy, jittered
+from secretloom.controllers.secretsync import leases, refresh, report, rollout, templates
 from secretloom.controllers.secretsync import plan as planning
-from secretloom.controllers.secretsync import refresh, report
 from secretloom.controllers.secretsync.drift import DriftPolicy
 from secretloom.controllers.secretsync.memory import Memories, Memory, Poll
 from secretloom.controllers.secretsync.naming import (
@@ -115,6 +115,8 @@ class SecretSyncReconciler:
         self._policy = policy or RefreshPolicy()
         self._force_foreign = force_foreign
         self._memory = Memories(self._drift)
+        self._rollouts = rollout.Rollouts(client, events)
+        self._leases = leases.Leases(sources, self._polls, requeue)
         # Failed polls and refused applies back off per SecretSync (the count is
         # in its memory record) and together through one global token bucket.
         self._retries: RateLimiter[Key] = RateLimiter(
@@ -188,8 +190,20 @@ class SecretSyncReconciler:
         kubernetes = await self._sources.kubernetes_entries(namespace, spec)
         reads, polled = self._store_reads(key, memory, ask, spec, status, target, now)
         resolved, data_from = assemble(spec, kubernetes, reads, previous)
+        dynamic, annotations, held, lease_in = self._leases.observe(
+            key, memory.leases, spec, target, status
+        )
+        resolved = templates.render_all(spec, leases.merged(resolved, dynamic))
         observed = planning.Observed(
-            namespace, name, meta["uid"], ask.generation, spec, resolved, target, previous
+            namespace,
+            name,
+            meta["uid"],
+            ask.generation,
+            spec,
+            resolved,
+            target,
+            previous,
+            annotations,
         )
         # Plan.
         planned = planning.plan(observed)
@@ -214,6 +228,9 @@ class SecretSyncReconciler:
             drift_window=self._drift.window,
         )
         self._record(obj, planned, outcome, notes)
+        changed = rollout.effective_change(outcome.written, previous)
+        restarts, restart_in = await self._rollouts.step(obj, spec, status.rollout, changed=changed)
+        new_status = new_status.model_copy(update={"rollout": restarts, "leases": held})
         to_write, flush_in = memory.versions.defer(new_status, obj.get("status") or {}, now)
         if flush_in is not None and not unchanged(obj, to_write):
             to_write, flush_in = new_status, None  # writing anyway: write it all
@@ -229,6 +246,8 @@ class SecretSyncReconciler:
                 retry_in,
                 self._drift.window if contested else None,
                 flush_in,
+                restart_in,
+                lease_in,
             )
         )
 
@@ -527,6 +546,9 @@ class SecretSyncReconciler:
             spec = api.SecretSyncSpec.model_validate(obj["spec"])
         except ValidationError:
             spec = None  # nothing was ever written for an invalid spec
+        if spec is not None and spec.dynamic:
+            live = await self._live_target(namespace, spec.target.name)
+            await self._leases.release((namespace, name), None, spec, live)
         if spec is not None:
             await self._release(obj, spec)
         await self._set_finalizer(obj, present=False)
@@ -556,9 +578,7 @@ class SecretSyncReconciler:
                 )
         current = target.get("data") or {}
         keep = (
-            {k: current[k] for k in (e.key for e in spec.data) if k in current}
-            if owner and retain
-            else {}
+            {k: current[k] for k in spec.entry_keys() if k in current} if owner and retain else {}
         )
         # Owner+Retain: same keys, no ownerReference. Delete: no keys at all, so
         # server-side apply removes exactly the ones this manager owned (and its

@@ -14,6 +14,9 @@ the I/O around them is replaced:
   missing path or property being `NotFound` (SourceMissing) as a provider's;
   a store without recordings is `StoreNotFound`; ClusterSecretStore scoping
   is not simulated (the admission and store tests cover it on a cluster);
+* dynamic credentials, templates and sealed values (issues 13, 14) are not
+  modelled: `not_simulated` names them, and `secretloom test` refuses such a
+  SecretSync in one line rather than report a target it never computed;
 * the target is written by a small model of server-side apply, hand-written
   because no library models the API server's field ownership: per data key,
   its managers; applying a different value to a key another manager owns is
@@ -135,6 +138,15 @@ def apply(world: World, namespace: str, body: Obj, manager: str, *, force: bool)
         secret.version += 1
         world.secrets[namespace, name] = secret
     return changed
+
+
+def not_simulated(spec: api.SecretSyncSpec) -> list[str]:
+    """The parts of `spec` this simulation does not model (refused, never guessed)."""
+    parts = [name for name, used in (("spec.dynamic", spec.dynamic),
+                                     ("spec.templates", spec.templates)) if used]  # fmt: skip
+    if any(entry.from_.sealed is not None for entry in spec.data):
+        parts.append("from.sealed")
+    return parts
 
 
 def _b64(text: bytes) -> str:

@@ -70,6 +70,7 @@ from secretloom.providers.context import store_context
 from secretloom.providers.kubernetes import key_bytes
 from secretloom.providers.protocol import (
     InvalidConfig,
+    LeaseProvider,
     NotFound,
     Provider,
     ProviderError,
@@ -340,6 +341,27 @@ class Sources:
             return await self._call(handle, lambda provider: getattr(provider, operation)(ref))
 
         return await self.reads.read(key, fetch, max_age=max_age)
+
+    # -- leases: issued, renewed and revoked on a store's pooled client (issue 14) ---
+
+    async def lease(
+        self,
+        namespace: str,
+        store: api.StoreRef,
+        fn: Callable[[LeaseProvider], Awaitable[T]],
+    ) -> T:
+        """`fn` on the lease-issuing client of `store`, found under the usual scoping rule."""
+        try:
+            handle = self._lookup.find(store, namespace)
+        except StoreProblem as problem:
+            raise InvalidConfig(problem.message) from None
+
+        async def call(provider: Provider) -> T:
+            if not isinstance(provider, LeaseProvider):
+                raise InvalidConfig(f"{handle.describe()}: its provider cannot issue leases")
+            return await fn(provider)
+
+        return await self._call(handle, call)
 
     async def _call(self, handle: StoreHandle, fn: Callable[[Provider], Awaitable[T]]) -> T:
         try:
