@@ -74,7 +74,7 @@ def test_a_restart_on_a_taken_port_is_a_clear_error_without_the_token(tmp_path: 
         with pytest.raises(OpenBaoError) as failed:
             server.start()  # a restart never moves to another port
     message = str(failed.value)
-    assert f"bao exited during start-up on port {server.port}" in message
+    assert f"OpenBao exited during start-up on port {server.port}" in message
     assert "address already in use" in message
     assert server.root_token not in message
     assert not server.running

@@ -5,7 +5,8 @@ STS and KMS, served over HTTP on loopback exactly as a client meets AWS
 (issue 16), the way `testing/openbao.py` serves OpenBao: `moto[server]`
 from PyPI, a subprocess this harness owns.
 
-Design choices (the OpenBao harness's, where they apply):
+Design choices (the lifecycle — loopback port kept across restarts, `seed` after
+every start, pause/kill — is `testing/server.py`'s, shared with OpenBao):
 - Loopback only, on a free port; the port is kept across `stop()`/`start()`
   so an outage test sees the same address come back. moto keeps its state
   in memory: a restart starts empty, and `seed` runs after every start.
@@ -32,39 +33,35 @@ from __future__ import annotations
 import contextlib
 import http.client
 import json
-import shutil
-import signal
-import subprocess
 import sys
-import tempfile
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import boto3
 
-from secretloom.testing.cluster import free_port, kill_with_parent
 from secretloom.testing.moto_main import THROTTLE_PATH
+from secretloom.testing.server import LoopbackServer, ServerError
 
 REGION = "us-east-1"
 # moto's defaults: any key is accepted until `enforcing_auth`, and its account is this one.
 ACCESS_KEY = "testing"
 SECRET_KEY = "testing"  # noqa: S105 (moto's documented dummy key)
 ACCOUNT_ID = "123456789012"
-_START_ATTEMPTS = 3
-_STOP_GRACE = 10.0
-_LOG_TAIL = 20
 _PROBE_TIMEOUT = 0.5
 
 
-class MotoError(Exception):
+class MotoError(ServerError):
     """The emulator could not be started or stopped; the message says why."""
 
 
-class MotoServer:
+class MotoServer(LoopbackServer):
     """One moto server. Use as a context manager, or call start() and close()."""
+
+    name = "moto"
+    log_name = "moto.log"
+    error = MotoError
+    poll_interval = 0.1
 
     def __init__(
         self,
@@ -75,21 +72,15 @@ class MotoServer:
         die_with_parent: bool = False,
         start_timeout: float = 60.0,
     ) -> None:
-        self._port_pinned = port is not None
-        self._port = port or free_port()
-        self._own_work_dir = work_dir is None
-        self.work_dir = work_dir or Path(tempfile.mkdtemp(prefix="secretloom-moto-"))
-        self.work_dir.mkdir(parents=True, exist_ok=True)
-        self._seed = seed
-        self._die_with_parent = die_with_parent
-        self._start_timeout = start_timeout
-        self._proc: subprocess.Popen[bytes] | None = None
+        super().__init__(
+            port=port,
+            work_dir=work_dir,
+            seed=seed,
+            die_with_parent=die_with_parent,
+            start_timeout=start_timeout,
+        )
 
     # -- where it is ------------------------------------------------------------
-
-    @property
-    def port(self) -> int:
-        return self._port
 
     @property
     def address(self) -> str:
@@ -97,20 +88,8 @@ class MotoServer:
         return f"http://127.0.0.1:{self._port}"
 
     @property
-    def log_path(self) -> Path:
-        return self.work_dir / "moto.log"
-
-    @property
     def recording_path(self) -> Path:
         return self.work_dir / "requests.jsonl"
-
-    @property
-    def pid(self) -> int | None:
-        return self._proc.pid if self._proc is not None else None
-
-    @property
-    def running(self) -> bool:
-        return self._proc is not None and self._proc.poll() is None
 
     def client(
         self,
@@ -165,73 +144,6 @@ class MotoServer:
             if self.running:
                 self._post("/moto-api/reset-auth", "inf")
 
-    # -- lifecycle ----------------------------------------------------------------
-
-    def start(self) -> MotoServer:
-        """Start (or start again, on the same port) and return once it answers."""
-        if self.running:
-            raise MotoError(f"moto is already running at {self.address} (pid {self.pid})")
-        for attempt in range(1, _START_ATTEMPTS + 1):
-            self._launch()
-            if self._wait_ready():
-                break
-            if self._port_pinned or attempt == _START_ATTEMPTS:
-                raise MotoError(
-                    f"moto exited during start-up on port {self._port}; "
-                    f"log {self.log_path}:\n{self._log_tail()}"
-                )
-            self._port = free_port()
-        self._port_pinned = True
-        if self._seed is not None:
-            self._seed(self)
-        return self
-
-    def stop(self) -> None:
-        self._signal(signal.SIGTERM, grace=_STOP_GRACE)
-
-    def kill(self) -> None:
-        """SIGKILL at once: clients see connection refused."""
-        self._signal(signal.SIGKILL, grace=0.0)
-
-    def pause(self) -> None:
-        """SIGSTOP: connections are accepted and never answered."""
-        if not self.running:
-            raise MotoError("pause() needs a running server")
-        assert self._proc is not None
-        self._proc.send_signal(signal.SIGSTOP)
-
-    def resume(self) -> None:
-        if self.running:
-            assert self._proc is not None
-            self._proc.send_signal(signal.SIGCONT)
-
-    def restart(self) -> None:
-        """stop() then start() on the same port; the data is gone, `seed` runs again."""
-        self.stop()
-        self.start()
-
-    def close(self) -> None:
-        self.stop()
-        if self._own_work_dir:
-            shutil.rmtree(self.work_dir, ignore_errors=True)
-
-    def __enter__(self) -> MotoServer:
-        if not self.running:
-            try:
-                self.start()
-            except BaseException:
-                self.close()
-                raise
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
     # -- internals ----------------------------------------------------------------
 
     def _launch(self) -> None:
@@ -243,34 +155,7 @@ class MotoServer:
             "MOTO_ENABLE_RECORDING": "1",
             "MOTO_RECORDER_FILEPATH": str(self.recording_path),
         }
-        with self.log_path.open("ab") as log:
-            self.log_path.chmod(0o600)
-            log.write(f"==> start on 127.0.0.1:{self._port}\n".encode())
-            log.flush()
-            self._proc = subprocess.Popen(
-                args,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env=env,
-                cwd=self.work_dir,
-                start_new_session=True,
-                preexec_fn=kill_with_parent if self._die_with_parent else None,  # noqa: PLW1509
-            )
-
-    def _wait_ready(self) -> bool:
-        deadline = time.monotonic() + self._start_timeout
-        while time.monotonic() < deadline:
-            if not self.running:
-                return False
-            if self._ready():
-                return True
-            time.sleep(0.1)
-        self.stop()
-        raise MotoError(
-            f"moto at {self.address} not answering after {self._start_timeout:.0f}s; "
-            f"log {self.log_path}:\n{self._log_tail()}"
-        )
+        self._spawn(args, env, cwd=self.work_dir)
 
     def _ready(self) -> bool:
         try:
@@ -289,25 +174,6 @@ class MotoServer:
                 raise MotoError(f"POST {path} answered HTTP {response.status}")
         finally:
             connection.close()
-
-    def _signal(self, signum: signal.Signals, *, grace: float) -> None:
-        proc, self._proc = self._proc, None
-        if proc is None or proc.poll() is not None:
-            return
-        proc.send_signal(signum)
-        proc.send_signal(signal.SIGCONT)  # a paused server acts on SIGTERM only once resumed
-        try:
-            proc.wait(timeout=grace or None)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-    def _log_tail(self) -> str:
-        try:
-            lines = self.log_path.read_text(errors="replace").splitlines()
-        except FileNotFoundError:
-            return "(no log)"
-        return "\n".join(lines[-_LOG_TAIL:])
 
 
 def operation_of(entry: dict[str, Any]) -> str:
