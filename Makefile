@@ -98,10 +98,10 @@ test: env controlplane tools argocd-tools chainsaw kubeseal postgres lint typech
 demo: env controlplane tools
 	$(BIN)/secretloom demo
 
-bench: env controlplane
+bench: env controlplane postgres
 	$(BIN)/python -m bench
 
-bench-smoke: env controlplane
+bench-smoke: env controlplane postgres
 	$(BIN)/python -m bench --smoke
 
 # The fault suite (its fast pass is in `make test`): results in bench/results/chaos.json

@@ -66,8 +66,8 @@ def _verdict(met: bool | None) -> str:
 
 def targets(out_dir: Path) -> list[Json]:
     found: list[Json] = []
-    names = ("propagation", "burst", "writes", "footprint", "vault", "neighbours", "shards")
-    for name in (*names, "chaos"):
+    names = ("propagation", "burst", "writes", "footprint", "vault", "neighbours", "dynamic")
+    for name in (*names, "shards", "chaos"):
         data = _load(out_dir, name)
         found += data["targets"] if data else []
     return found
@@ -337,6 +337,43 @@ def _vault(data: Json) -> str:
     return _table(("", "value"), rows)
 
 
+def _dynamic(data: Json) -> str:
+    s, p = data["summary"], data["parameters"]
+    if s.get("status") != "run":
+        return f"**{s.get('status')}.** Its targets are listed above as not met."
+    minutes = s["window_s"] / 60
+    rows = [
+        ("SecretSyncs (one lease each) / TTL / max TTL / revokeGrace",
+         f"{s['syncs']:,} / {p['dynamic_ttl_s']} s / {p['dynamic_max_ttl_s']} s / "
+         f"{p['dynamic_grace_s']} s"),
+        ("all Ready after controller start (s)", s.get("all_ready_s")),
+        ("measured window (s)", s["window_s"]),
+        ("renewals per minute (`sys/leases/renew`)", s["renewals_per_min"]),
+        ("re-issues per minute (reads of the role's `creds`)", s["reissues_per_min"]),
+        ("revocations per minute (`sys/leases/revoke`)", s["revokes_per_min"]),
+        ("OpenBao requests per minute, all", s["requests_per_min"]),
+        ("target writes per re-issue", _fmt(s.get("writes_per_reissue"), 3)),
+        ("target writes per minute", s["target_writes"] / minutes),
+        ("controller CPU-seconds per minute", s["controller_cpu_s_per_min"]),
+        ("controller RSS at the end / peak (MB)",
+         f"{_fmt(s['controller_rss_mb'])} / {_fmt(s['controller_peak_rss_mb'])}"),
+        ("live leases in OpenBao at the end", s["live_leases"]),
+        ("… held by a SecretSync (one each) / in their revoke grace / leaked",
+         f"{s['held']:,} / {s['in_grace']:,} / {s['leaked']:,}"),
+        ("targets naming a lease OpenBao no longer holds / leases named twice",
+         f"{s['targets_without_live_lease']} / {s['shared_leases']}"),
+    ]  # fmt: skip
+    return (
+        f"{s['syncs']:,} SecretSyncs each hold one `spec.dynamic` entry on one role of "
+        "OpenBao's database engine, backed by a real PostgreSQL (bench/dynamic.py); default "
+        "`renewAtPercent` (50). Once all are Ready, the window below is counted from OpenBao's "
+        "audit log, target writes from the API server's watch. At the end, a live lease no "
+        "target names is looked at again after the revoke grace plus "
+        f"{_fmt(p['dynamic_settle_s'], 0)} s: still live and unnamed, it is leaked.\n\n"
+        f"{_table(('', 'value'), rows)}"
+    )
+
+
 def _render(data: Json) -> str:
     rows = [
         (name, row["median_s"], row["min_s"], row["max_s"], f"{row['speedup_vs_baseline']:.1f}x")
@@ -499,6 +536,7 @@ def write(out_dir: Path, docs: Path, images: Path) -> None:
     vault, render = _load(out_dir, "vault"), _load(out_dir, "render")
     chaos = _load(out_dir, "chaos")
     neighbours = _load(out_dir, "neighbours")
+    dynamic = _load(out_dir, "dynamic")
     sharded = _load(out_dir, "shards")
     sealed = _load(out_dir, "sealed")
     parts = [
@@ -581,6 +619,10 @@ def write(out_dir: Path, docs: Path, images: Path) -> None:
         parts += ["## 6. Noisy neighbours\n", _neighbours(neighbours) + "\n"]
     if sharded is not None:
         parts += ["## 7. Sharding: a replica killed under load\n", _shards(sharded) + "\n"]
+    if dynamic is not None:
+        parts += ["## 8. Dynamic credentials: renewals and leases\n", _dynamic(dynamic) + "\n"]
+        if propagation is None or dynamic["date"] != propagation["date"]:
+            parts += [f"Run on its own: {_conditions(dynamic, 'its run')}\n"]
     if render is not None:
         parts += ["## Render (`secretloom render` as an Argo CD CMP)\n", _render(render) + "\n"]
     if sealed is not None:

@@ -178,8 +178,10 @@ def configure_kubernetes_auth(root: Any, ca_pem: bytes) -> str:
     return mount
 
 
-def database_engine(root: Any, pg: PostgresServer) -> str:
-    """A database mount on `pg` with role `app` (TTL 4 s, max 12 s); its mount path."""
+def database_engine(
+    root: Any, pg: PostgresServer, *, ttl: int = TTL, max_ttl: int = MAX_TTL
+) -> str:
+    """A database mount on `pg` with role `app` (TTL 4 s, max 12 s unless told); its mount path."""
     mount = unique("database")
     root.sys.enable_secrets_engine(backend_type="database", path=mount)
     root.adapter.post(
@@ -200,8 +202,8 @@ def database_engine(root: Any, pg: PostgresServer) -> str:
                 "CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' "
                 "VALID UNTIL '{{expiration}}';"
             ],
-            "default_ttl": TTL,
-            "max_ttl": MAX_TTL,
+            "default_ttl": ttl,
+            "max_ttl": max_ttl,
         },
     )
     return mount
