@@ -355,6 +355,7 @@ def _dynamic(data: Json) -> str:
         ("target writes per re-issue", _fmt(s.get("writes_per_reissue"), 3)),
         ("target writes per minute", s["target_writes"] / minutes),
         ("controller CPU-seconds per minute", s["controller_cpu_s_per_min"]),
+        ("OpenBao CPU-seconds per minute", s.get("openbao_cpu_s_per_min")),
         ("controller RSS at the end / peak (MB)",
          f"{_fmt(s['controller_rss_mb'])} / {_fmt(s['controller_peak_rss_mb'])}"),
         ("live leases in OpenBao at the end", s["live_leases"]),
