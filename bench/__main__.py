@@ -1,7 +1,7 @@
 """`python -m bench [--smoke]`: every benchmark, its result files, and docs/benchmarks.md.
 
 The full run (`make bench`) starts its own control plane, runs the cluster
-scenarios (bench/scenarios.py, bench/vault.py, bench/neighbours.py), the render
+scenarios (bench/scenarios.py, bench/vault.py, bench/neighbours.py, bench/aws.py), the render
 benchmark (bench/render.py), the unseal benchmark (bench/sealed.py) and sharded
 replicas with one killed (bench/shards.py), the last two each on a control plane of
 its own, writes `bench/results/<name>.json` and regenerates docs/benchmarks.md
@@ -15,9 +15,9 @@ target is a result, not an error. A smoke run's numbers mean nothing.
 
 Either way the control plane, the controller, the floor and OpenBao are
 children that die with this process (PR_SET_PDEATHSIG) and are stopped on the
-way out.
+way out, and so is moto (the AWS emulator of scenario 8).
 
-`--only scenarios|vault|neighbours|render|sealed|shards` (repeatable) runs part
+`--only scenarios|vault|neighbours|aws|render|sealed|shards` (repeatable) runs part
 of it and rewrites only that part's result files; the report is rebuilt from whatever results exist,
 each with its own date and conditions. `--profile DIR` attaches py-spy to
 every controller (bench/profile.py summarises the stacks); a profiled run's
@@ -35,7 +35,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench import neighbours, record, render, report, sealed, shards, summarize, vault
+from bench import aws, neighbours, record, render, report, sealed, shards, summarize, vault
 from bench.scenarios import FULL, SMOKE, Bench, Config, Params, Run
 from secretloom.api import admission
 from secretloom.runtime import crds
@@ -43,7 +43,8 @@ from secretloom.runtime.kube import KubeClient
 from secretloom.testing import cluster as local
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
-PARTS = ("scenarios", "vault", "neighbours", "render", "sealed", "shards")
+PARTS = ("scenarios", "vault", "neighbours", "aws", "render", "sealed", "shards")
+CLUSTER_PARTS = {"scenarios", "vault", "neighbours", "aws"}
 
 
 def _log(message: str) -> None:
@@ -76,7 +77,7 @@ async def _cluster(
     profile: tuple[Path, Path] | None,
     parts: set[str],
 ) -> None:
-    """Scenarios 1-4 ("scenarios"), 5 ("vault"), 6 ("neighbours") on one fresh control plane."""
+    """Scenarios 1-4 ("scenarios"), 5 ("vault"), 6 ("neighbours"), 8 ("aws"): one control plane."""
     started, machine = time.monotonic(), record.machine()
     results: dict[str, summarize.Result] = {}
     with local.running(scratch / "cp", die_with_parent=True) as cp:
@@ -105,6 +106,8 @@ async def _cluster(
                 results["vault"] = summarize.vault(await vault.run(bench))
             if "neighbours" in parts:
                 results["neighbours"] = neighbours.summarize(await neighbours.run(bench))
+            if "aws" in parts:
+                results["aws"] = summarize.aws(await aws.run(bench), params)
     for name, result in results.items():
         record.write(
             name,
@@ -151,7 +154,7 @@ def main() -> None:
         else:
             out_dir, docs, images = record.RESULTS, DOCS / "benchmarks.md", DOCS / "img"
         parts = set(args.only or PARTS)
-        if parts & {"scenarios", "vault", "neighbours"}:
+        if parts & CLUSTER_PARTS:
             params = SMOKE if args.smoke else FULL
             asyncio.run(_cluster(params, Path(scratch), out_dir, profile, parts))
         if "render" in parts:
