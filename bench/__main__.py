@@ -1,8 +1,8 @@
 """`python -m bench [--smoke]`: every benchmark, its result files, and docs/benchmarks.md.
 
 The full run (`make bench`) starts its own control plane, runs the cluster
-scenarios (bench/scenarios.py, bench/vault.py, bench/neighbours.py,
-bench/dynamic.py), the render
+scenarios (bench/scenarios.py, bench/vault.py, bench/neighbours.py, bench/dynamic.py,
+bench/aws.py), the render
 benchmark (bench/render.py), the unseal benchmark (bench/sealed.py) and sharded
 replicas with one killed (bench/shards.py), the last two each on a control plane of
 its own, writes `bench/results/<name>.json` and regenerates docs/benchmarks.md
@@ -16,9 +16,9 @@ target is a result, not an error. A smoke run's numbers mean nothing.
 
 Either way the control plane, the controller, the floor and OpenBao are
 children that die with this process (PR_SET_PDEATHSIG) and are stopped on the
-way out.
+way out, and so is moto (the AWS emulator of scenario 8).
 
-`--only scenarios|vault|neighbours|dynamic|render|sealed|shards` (repeatable) runs part
+`--only scenarios|vault|neighbours|dynamic|aws|render|sealed|shards` (repeatable) runs part
 of it and rewrites only that part's result files; the report is rebuilt from whatever results exist,
 each with its own date and conditions. `--profile DIR` attaches py-spy to
 every controller (bench/profile.py summarises the stacks); a profiled run's
@@ -36,7 +36,18 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench import dynamic, neighbours, record, render, report, sealed, shards, summarize, vault
+from bench import (
+    aws,
+    dynamic,
+    neighbours,
+    record,
+    render,
+    report,
+    sealed,
+    shards,
+    summarize,
+    vault,
+)
 from bench.scenarios import FULL, SMOKE, Bench, Config, Params, Run
 from secretloom.api import admission
 from secretloom.runtime import crds
@@ -44,8 +55,8 @@ from secretloom.runtime.kube import KubeClient
 from secretloom.testing import cluster as local
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
-PARTS = ("scenarios", "vault", "neighbours", "dynamic", "render", "sealed", "shards")
-CLUSTER_PARTS = {"scenarios", "vault", "neighbours", "dynamic"}
+PARTS = ("scenarios", "vault", "neighbours", "dynamic", "aws", "render", "sealed", "shards")
+CLUSTER_PARTS = {"scenarios", "vault", "neighbours", "dynamic", "aws"}
 
 
 def _log(message: str) -> None:
@@ -78,7 +89,7 @@ async def _cluster(
     profile: tuple[Path, Path] | None,
     parts: set[str],
 ) -> None:
-    """Scenarios 1-4 ("scenarios"), 5 ("vault"), 6 ("neighbours"), 8 ("dynamic"): one cluster."""
+    """Scenarios 1-4 ("scenarios"), 5 ("vault"), 6 ("neighbours"), 8 ("dynamic"), 9 ("aws")."""
     started, machine = time.monotonic(), record.machine()
     results: dict[str, summarize.Result] = {}
     with local.running(scratch / "cp", die_with_parent=True) as cp:
@@ -109,6 +120,8 @@ async def _cluster(
                 results["neighbours"] = neighbours.summarize(await neighbours.run(bench))
             if "dynamic" in parts:
                 results["dynamic"] = dynamic.summarize(await dynamic.run(bench))
+            if "aws" in parts:
+                results["aws"] = summarize.aws(await aws.run(bench), params)
     for name, result in results.items():
         record.write(
             name,

@@ -67,7 +67,7 @@ def _verdict(met: bool | None) -> str:
 def targets(out_dir: Path) -> list[Json]:
     found: list[Json] = []
     names = ("propagation", "burst", "writes", "footprint", "vault", "neighbours", "dynamic")
-    for name in (*names, "shards", "chaos"):
+    for name in (*names, "aws", "shards", "chaos"):
         data = _load(out_dir, name)
         found += data["targets"] if data else []
     return found
@@ -315,21 +315,30 @@ def _num(value: Any) -> Any:
     return f"{value:,.2f}" if isinstance(value, float) else value
 
 
-def _vault(data: Json) -> str:
+def _refresh(
+    data: Json,
+    syncs: int,
+    places: tuple[str, int],
+    refresh_s: float,
+    counted: str,
+    extra: Sequence[tuple[str, Any]] = (),
+) -> str:
+    """The table of a store-refresh scenario (bench/refresh.py); `places`: (what, how many)."""
     s = data["summary"]
     if s.get("status") != "run":
         return f"**{s.get('status')}.** Its targets are listed above as not run, never as met."
     staleness = s.get("staleness") or {}
-    p = data["parameters"]
-    every = p["vault_syncs"] * 60 / p["vault_refresh_s"]
+    what, count = places
     rows = [
-        ("SecretSyncs / KV paths / refresh interval", f"{p['vault_syncs']} / "
-         f"{s.get('paths')} / {_fmt(p['vault_refresh_s'], 0)} s"),
-        (f"provider reads in {_fmt(s.get('window_s'), 0)} s with nothing changed "
-         "(OpenBao's audit log)", s.get("reads")),
-        ("provider reads per minute, from that window", s.get("requests_per_min")),
-        ("(one read per SecretSync per refresh interval would be)", every),
-        ("writes in a refresh period with nothing changed", s.get("writes_unchanged")),
+        (f"SecretSyncs / {what} / refresh interval",
+         f"{syncs:,} / {count:,} / {_fmt(refresh_s, 0)} s"),
+        (f"{counted} in {_fmt(s.get('window_s'), 0)} s with nothing changed", s.get("reads")),
+        ("per minute, from that window", s.get("requests_per_min")),
+        (f"one read per {what.removesuffix('s')} per interval (the goal) would be",
+         count * 60 / refresh_s),
+        *extra,
+        ("one read per SecretSync per interval (no shared reads) would be", syncs * 60 / refresh_s),
+        ("writes in the window with nothing changed", s.get("writes_unchanged")),
         ("changed values / target writes", f"{s.get('changes')} / {s.get('writes_changed')}"),
         ("staleness p50 / p99 / max (s)", " / ".join(
             _fmt((staleness.get(k) or math.nan) / 1000) for k in ("p50_ms", "p99_ms", "max_ms"))),
@@ -372,6 +381,63 @@ def _dynamic(data: Json) -> str:
         "target names is looked at again after the revoke grace plus "
         f"{_fmt(p['dynamic_settle_s'], 0)} s: still live and unnamed, it is leaked.\n\n"
         f"{_table(('', 'value'), rows)}"
+    )
+
+
+SHARED_READS = (
+    "SecretSyncs that name the same {place} share one read of it "
+    "(controllers/secretsync/shared.py): a poll takes a read in flight, or a finished one "
+    "at most half its refresh interval old, so the goal is one read per {place} per "
+    "interval, whatever the number of SecretSyncs."
+)
+CHANGES = (
+    "Then {changes} properties change, spread evenly over one refresh period; each "
+    "change is a new version of the whole {place}, whose other properties keep their "
+    "values and must not be written. Staleness is from the change's response to the "
+    "target event carrying it."
+)
+
+
+def _vault(data: Json) -> str:
+    p = data["parameters"]
+    table = _refresh(
+        data, p["vault_syncs"], ("KV paths", data["summary"].get("paths") or p["vault_paths"]),
+        p["vault_refresh_s"], "provider reads (OpenBao's audit log)",
+    )  # fmt: skip
+    text = (
+        SHARED_READS.format(place="KV path")
+        + " "
+        + CHANGES.format(changes=p["vault_changes"], place="KV path")
+    )
+    return f"{text}\n\n{table}"
+
+
+def _aws(data: Json) -> str:
+    p, s = data["parameters"], data["summary"]
+    secrets, refresh_s = s.get("secrets") or p["aws_secrets"], p["aws_refresh_s"]
+    goal = secrets * 60 / refresh_s
+    limit = next((t["limit"] for t in data["targets"] if t["unit"] == "calls/min"), None)
+    table = _refresh(
+        data, p["aws_syncs"], ("secrets", secrets), refresh_s,
+        "GetSecretValue calls (moto's request recorder)",
+        [("target: at most", limit)],
+    )  # fmt: skip
+    allowance = f"{_fmt(limit / goal, 1)}x" if limit else "a margin over"
+    periods = _fmt((s.get("window_s") or math.nan) / refresh_s, 2)
+    return (
+        f"{p['aws_syncs']:,} SecretSyncs read one JSON property each of {secrets:,} AWS "
+        "Secrets Manager secrets on moto in server mode (bench/aws.py), through one "
+        f"SecretStore with static keys, refreshInterval {_fmt(refresh_s, 0)} s. "
+        f"{SHARED_READS.format(place='secret')} The target allows {allowance} that, since "
+        "a shared read is reused for up to half an interval.\n\n"
+        f"The window at rest ({periods} refresh periods) starts once every SecretSync is "
+        "Ready. SecretSyncs created together refresh together at first (rounds at least "
+        "0.9 of a period apart, two or three of them in the window; 1.25 periods would "
+        "hold one or two and read 0.8x or 1.6x the rate by chance). The 10 % jitter "
+        "spreads their schedules slowly; once a secret's readers are spread over more "
+        "than half an interval it is read up to twice an interval, which this window "
+        f"does not reach. {CHANGES.format(changes=p['aws_changes'], place='secret')}"
+        f"\n\n{table}"
     )
 
 
@@ -540,6 +606,7 @@ def write(out_dir: Path, docs: Path, images: Path) -> None:
     dynamic = _load(out_dir, "dynamic")
     sharded = _load(out_dir, "shards")
     sealed = _load(out_dir, "sealed")
+    aws = _load(out_dir, "aws")
     parts = [
         "# Benchmarks\n",
         "Generated by `make bench` (`python -m bench`, see bench/) from bench/results/*.json; "
@@ -624,6 +691,10 @@ def write(out_dir: Path, docs: Path, images: Path) -> None:
         parts += ["## 8. Dynamic credentials: renewals and leases\n", _dynamic(dynamic) + "\n"]
         if propagation is None or dynamic["date"] != propagation["date"]:
             parts += [f"Run on its own: {_conditions(dynamic, 'its run')}\n"]
+    if aws is not None:
+        parts += ["## 9. AWS Secrets Manager refresh\n", _aws(aws) + "\n"]
+        if propagation is None or aws["date"] != propagation["date"]:
+            parts += [f"Run on its own: {_conditions(aws, 'its run')}\n"]
     if render is not None:
         parts += ["## Render (`secretloom render` as an Argo CD CMP)\n", _render(render) + "\n"]
     if sealed is not None:

@@ -28,9 +28,10 @@ a short steady load while its RSS is sampled.
 Scenario 6 (noisy neighbours, bench/neighbours.py) measures a victim's latency
 at rest and beside a tarpit store, on a controller of its own.
 
-Scenario 5 (Vault refresh) runs only when the SecretStore kind exists in
-`secretloom.api.crd.RESOURCES`; otherwise it is recorded as not run with the
-reason, and its targets as not measured.
+Scenarios 5 (Vault refresh) and 8 (AWS Secrets Manager refresh, on moto) run
+only when the SecretStore kind exists in `secretloom.api.crd.RESOURCES`;
+otherwise each is recorded as not run with the reason, and its targets as not
+measured (bench/refresh.py).
 """
 
 from __future__ import annotations
@@ -87,6 +88,10 @@ class Params:
     dynamic_grace_s: int = 5  # revokeGrace of every entry
     dynamic_run_s: float = 360.0  # measured window, after all are Ready (two max TTLs)
     dynamic_settle_s: float = 15.0  # after the grace, before a lease off every target is leaked
+    aws_syncs: int = 1000  # scenario 8: SecretSyncs on AWS Secrets Manager (moto)
+    aws_secrets: int = 100
+    aws_refresh_s: float = 60.0
+    aws_changes: int = 50
     neighbour_syncs: int = 10  # scenario 6: the victim's SecretSyncs (Kubernetes sources)
     neighbour_rate: float = 10.0
     neighbour_s: float = 30.0  # each of the two phases
@@ -129,6 +134,10 @@ SMOKE = Params(
     dynamic_grace_s=1,
     dynamic_run_s=12.0,
     dynamic_settle_s=3.0,
+    aws_syncs=4,
+    aws_secrets=2,
+    aws_refresh_s=2.0,
+    aws_changes=2,
     neighbour_syncs=2,
     neighbour_s=1.5,
     trickle_s=1.0,
