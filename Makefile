@@ -10,7 +10,7 @@ CACHE_DIR ?= $(or $(SECRETLOOM_CACHE_DIR),$(or $(XDG_CACHE_HOME),$(HOME)/.cache)
 export SECRETLOOM_CACHE_DIR := $(CACHE_DIR)
 DIST_DIR ?= dist
 
-.PHONY: help env controlplane tools argocd-tools chainsaw kubeseal postgres argocd-cm lint typecheck layers crds crds-check unit check fmt test demo bench bench-smoke chaos clean dist docs image image-test
+.PHONY: help env controlplane tools argocd-tools chainsaw kubeseal postgres argo-rollouts-crd argocd-cm lint typecheck layers crds crds-check unit check fmt test demo bench bench-smoke chaos clean dist docs image image-test
 
 help:
 	@echo "make demo         - build/start the local control plane and run the Argo CD Notifications scenario"
@@ -56,6 +56,10 @@ argocd-tools:
 chainsaw:
 	@bash hack/build-chainsaw.sh >/dev/null
 
+# Argo Rollouts' Rollout CRD from its Go module (nothing built), for the rollout-restart test.
+argo-rollouts-crd:
+	@bash hack/argo-rollouts-crd.sh >/dev/null
+
 # deploy/argocd/argocd-cm-health.yaml from the Lua in deploy/argocd/health/.
 argocd-cm: env
 	$(BIN)/python -m tests.argocd.argocd_cm
@@ -91,7 +95,7 @@ fmt: env
 	$(BIN)/ruff format src tests bench
 	$(BIN)/ruff check --fix src tests bench
 
-test: env controlplane tools argocd-tools chainsaw kubeseal postgres lint typecheck layers crds-check docs
+test: env controlplane tools argocd-tools chainsaw kubeseal postgres argo-rollouts-crd lint typecheck layers crds-check docs
 	$(BIN)/pytest -q
 	$(MAKE) --no-print-directory bench-smoke
 

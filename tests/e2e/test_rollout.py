@@ -5,17 +5,25 @@ the test counts them, per Deployment, through a first sync (none), a rotation
 (one for the listed and the opted-in Deployment, none for the one that only
 mounts the Secret), a burst of 100 source updates inside the debounce window
 (one), and a minute of refreshes and source writes that change no value (none).
-Then admission: an author who may not patch a Deployment cannot name it.
+Then admission: an author who may not patch a Deployment cannot name it. An Argo
+Rollouts `Rollout` (its own CRD, from the argo-rollouts module: Argo Rollouts'
+controller itself does not run here) gets the same pod-template annotation,
+which is the new revision Argo Rollouts then rolls out by its strategy.
 """
 
 from __future__ import annotations
 
 import asyncio
+import subprocess
 import time
 from pathlib import Path
 
+import pytest
+import yaml
+
 from secretloom.api.secretsync import REFRESH_ANNOTATION, RESTART_ON_CHANGE_ANNOTATION
 from secretloom.controllers.secretsync.rollout import ANNOTATION_PREFIX, WORKLOADS
+from secretloom.runtime import crds
 from secretloom.runtime.kube import KubeClient, Obj
 from secretloom.runtime.resources import SECRET_SYNCS, Resource
 from secretloom.testing import cluster as local
@@ -24,6 +32,7 @@ from tests.e2e.test_admission import create, refusal, rule, secret_sync, tenant
 
 REPLICASETS = Resource("apps", "v1", "replicasets")
 DEPLOYMENTS = WORKLOADS["Deployment"]
+ROLLOUTS = WORKLOADS["Rollout"]
 DEBOUNCE = 8.0
 SECRET = "app-db"
 
@@ -165,3 +174,50 @@ async def test_a_secretsync_restarts_only_what_its_author_can_patch(
         in printed
     )
     assert create(cluster, tmp_path, namespace, with_rollout("mine")) == ""
+
+
+@pytest.fixture(scope="session")
+def rollout_crd(repo_root: Path) -> Obj:
+    """Argo Rollouts' own Rollout CRD (`make argo-rollouts-crd` caches it)."""
+    found = subprocess.run(
+        ["bash", str(repo_root / "hack" / "argo-rollouts-crd.sh"), "--cached"],
+        capture_output=True, text=True, check=True,
+    ).stdout.strip()  # fmt: skip
+    crd: Obj = yaml.safe_load(Path(found).read_text())
+    return crd
+
+
+async def test_an_argo_rollout_gets_the_same_pod_template_annotation(
+    kube: KubeClient, namespace: str, rollout_crd: Obj
+) -> None:
+    await crds.install(kube, [rollout_crd])
+    for name, opt_in in (("canary", None), ("opted-in", {RESTART_ON_CHANGE_ANNOTATION: SECRET})):
+        body = deployment(name, opt_in) | {"apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout"}
+        body["spec"]["strategy"] = {"canary": {}}
+        await kube.create(ROLLOUTS.path(namespace), body)
+    await set_password(kube, namespace, "v1")
+    spec = kit.sync_spec(SECRET, {"password": ("src", "password")})
+    spec["rollout"] = {"restart": [{"kind": "Rollout", "name": "canary"}], "debounce": "1s"}
+
+    async def annotations(name: str) -> dict[str, str]:
+        template = (await kube.get(ROLLOUTS.path(namespace, name)))["spec"]["template"]
+        return dict((template.get("metadata") or {}).get("annotations") or {})
+
+    async with kit.controller(kube, namespace):
+        await kit.apply_sync(kube, namespace, "db", spec)
+        await kit.wait_condition(kube, namespace, "db", "Ready")
+        await asyncio.sleep(2)  # past the debounce: the first sync restarts nothing
+        assert await annotations("canary") == {} and await annotations("opted-in") == {}
+
+        await set_password(kube, namespace, "v2")
+
+        async def restarted() -> bool:
+            rollout = (await kit.get_sync(kube, namespace, "db"))["status"].get("rollout") or {}
+            return bool(rollout.get("restarted"))
+
+        await kit.eventually(restarted, timeout=15)
+        rollout = (await kit.get_sync(kube, namespace, "db"))["status"]["rollout"]
+        wanted = {f"{ANNOTATION_PREFIX}db": rollout["restarted"]}
+        assert await annotations("canary") == wanted
+        assert await annotations("opted-in") == wanted
+        assert not rollout.get("problems")

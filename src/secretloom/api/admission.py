@@ -241,8 +241,13 @@ def _sources_variable(spec: SchemaPath) -> Manifest:
 
 
 RESTART = "a SecretSync may only restart workloads its author can patch"
-# The kinds `spec.rollout.restart[].kind` allows, and where each lives.
-WORKLOADS = {"Deployment": "deployments", "StatefulSet": "statefulsets", "DaemonSet": "daemonsets"}
+# The kinds `spec.rollout.restart[].kind` allows, and where each lives (group, resource).
+WORKLOADS = {
+    "Deployment": ("apps", "deployments"),
+    "StatefulSet": ("apps", "statefulsets"),
+    "DaemonSet": ("apps", "daemonsets"),
+    "Rollout": ("argoproj.io", "rollouts"),
+}
 
 
 def _rollout_checks(spec: SchemaPath) -> list[Check]:
@@ -264,10 +269,10 @@ def _rollout_checks(spec: SchemaPath) -> list[Check]:
                 f"{spec.present('rollout', 'restart')} && size({targets}) > {index}"
                 f" && {targets}[{index}].kind == '{kind}'"
             ),
-            group="apps",
+            group=group,
         )
         for index in range(slots)
-        for kind, plural in WORKLOADS.items()
+        for kind, (group, plural) in WORKLOADS.items()
     ]
 
 

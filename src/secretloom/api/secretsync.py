@@ -372,8 +372,9 @@ DEBOUNCE_RULES: list[JsonValue] = [
 
 
 class RolloutTarget(Model):
-    kind: Literal["Deployment", "StatefulSet", "DaemonSet"] = Field(
-        description="Kind of the workload (apps/v1)."
+    kind: Literal["Deployment", "StatefulSet", "DaemonSet", "Rollout"] = Field(
+        description="Kind of the workload: apps/v1, or an Argo Rollouts `Rollout` "
+        "(argoproj.io/v1alpha1) where Argo Rollouts is installed."
     )
     name: ObjectName = Field(description="Name of the workload, in the SecretSync's namespace.")
 

@@ -20,7 +20,8 @@ has a new value. The annotation holds a time, never a hash of values (a pod
 template is readable by more people than the Secret).
 
 Which workloads: the ones `spec.rollout.restart` lists (admission checks that
-the author may `patch` each), and any Deployment, StatefulSet or DaemonSet of
+the author may `patch` each), and any Deployment, StatefulSet, DaemonSet or (Argo Rollouts
+installed) Rollout of
 the namespace that opts in with the annotation
 `secretloom.io/restart-on-change: <target>[,<target>...]` (Reloader's
 convention); a workload that merely mounts the Secret is left alone. Opt-in
@@ -48,6 +49,9 @@ WORKLOADS = {
     "Deployment": Resource("apps", "v1", "deployments"),
     "StatefulSet": Resource("apps", "v1", "statefulsets"),
     "DaemonSet": Resource("apps", "v1", "daemonsets"),
+    # Argo Rollouts: its pod template is a Deployment's, and a changed template is a new
+    # revision it rolls out by its own strategy (canary, blue-green) — the restart it wants.
+    "Rollout": Resource("argoproj.io", "v1alpha1", "rollouts"),
 }
 _NAME_LIMIT = 63  # the name part of an annotation key
 
@@ -151,6 +155,8 @@ class Rollouts:
             try:
                 items, _ = await self._client.list(resource.path(namespace))
             except ApiError as err:
+                if err.status == 404 and resource.group == "argoproj.io":
+                    continue  # Argo Rollouts is not installed: no Rollout can opt in
                 problems.append(f"listing {resource.plural} for opt-ins failed: {err.status}")
                 continue
             wanted += [
