@@ -37,25 +37,27 @@ async def test_the_simulation_matches_the_cluster(
     managers = case.get("fieldManagers") or {}
     offline = testfile.load_world(TEST_FILE.parent, case)
     simulate.run(offline)
+    # Every input exists before the controller starts, as in the simulation (which applies
+    # the Secrets, then reconciles): a controller already running would race the hand edit.
+    for doc, writer in manifests:
+        meta = doc["metadata"]
+        body = {**doc, "metadata": {**meta, "namespace": namespace}}
+        if doc["kind"] == "Secret":
+            data = {k: base64.b64encode(str(v).encode()).decode()
+                    for k, v in (doc.get("stringData") or {}).items()}  # fmt: skip
+            body.pop("stringData", None)
+            if data:
+                body["data"] = data
+            manager = writer or managers.get(f"{meta['namespace']}/{meta['name']}", "kubectl")
+            await kube.apply(
+                SECRETS.path(namespace, meta["name"]), body, field_manager=manager, force=True
+            )
+        elif doc["kind"] == api.KIND:
+            await kube.apply(
+                SECRET_SYNCS.path(namespace, meta["name"]), body, field_manager="kubectl",
+                force=True,
+            )  # fmt: skip
     async with kit.controller(kube, namespace):
-        for doc, writer in manifests:
-            meta = doc["metadata"]
-            body = {**doc, "metadata": {**meta, "namespace": namespace}}
-            if doc["kind"] == "Secret":
-                data = {k: base64.b64encode(str(v).encode()).decode()
-                        for k, v in (doc.get("stringData") or {}).items()}  # fmt: skip
-                body.pop("stringData", None)
-                if data:
-                    body["data"] = data
-                manager = writer or managers.get(f"{meta['namespace']}/{meta['name']}", "kubectl")
-                await kube.apply(
-                    SECRETS.path(namespace, meta["name"]), body, field_manager=manager, force=True
-                )
-            elif doc["kind"] == api.KIND:
-                await kube.apply(
-                    SECRET_SYNCS.path(namespace, meta["name"]), body, field_manager="kubectl",
-                    force=True,
-                )  # fmt: skip
         for sync in offline.syncs:
             status = offline.statuses[sync.namespace, sync.name]
             expected = {c.type: c for c in status.conditions}
