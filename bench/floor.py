@@ -23,6 +23,16 @@ source changes faster than its target is written.
 
 It runs as its own process, like the controller, so both pay the same
 interpreter start, event-loop and HTTP costs and their RSS and CPU compare.
+
+`--coalesce` is the other floor, the one fan-in is held against (issue 17, item
+0: many sources into one target): one field manager per *target*
+(`floor/<target>`), at most one apply in flight per target, and each apply
+carries every key of that target as last seen, so whatever changed while an
+apply was in flight goes out together in the next one. Because one manager owns
+all the keys, every apply is the whole data of the target (a key left out of a
+manager's apply would be removed); an event that changes no routed value costs
+nothing. Targets are written concurrently, at most `--workers` at a time. It
+says nothing about who owns a key: that is the trade-off it stands for.
 """
 
 from __future__ import annotations
@@ -90,6 +100,81 @@ class Floor:
             await self.apply(await queue.get())
 
 
+class Coalescer:
+    """`--coalesce`: one field manager and at most one apply in flight per target."""
+
+    def __init__(self, client: KubeClient, namespace: str, mapping: dict[str, Obj]) -> None:
+        self._client = client
+        self._namespace = namespace
+        self._mapping = mapping
+        self._data: dict[str, dict[str, str]] = {}  # target -> key -> latest value
+        self._dirty: set[str] = set()  # targets changed since their last apply began
+        self._flushing: set[str] = set()  # targets with a flush task running
+
+    def note(self, source: Obj) -> str | None:
+        """Record a source's routed value; the target to write if it changed, else None."""
+        route = self._mapping.get(source["metadata"]["name"])
+        value = (source.get("data") or {}).get(route["sourceKey"]) if route else None
+        if route is None or value is None:
+            return None
+        data = self._data.setdefault(route["target"], {})
+        if data.get(route["key"]) == value:
+            return None
+        data[route["key"]] = value
+        self._dirty.add(route["target"])
+        return str(route["target"])
+
+    async def apply(self, target: str) -> None:
+        self._dirty.discard(target)
+        body: Obj = {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": target, "namespace": self._namespace},
+            "data": dict(self._data[target]),
+        }
+        path = SECRETS.path(self._namespace, target)
+        await self._client.apply(path, body, field_manager=f"floor/{target}", force=True)
+
+    async def _flush(self, target: str, gate: asyncio.Semaphore) -> None:
+        try:
+            while target in self._dirty:
+                async with gate:
+                    await self.apply(target)
+        finally:
+            self._flushing.discard(target)
+
+    async def run(self, workers: int) -> None:
+        path = SECRETS.path(self._namespace)
+        selector = {"labelSelector": SOURCE_SELECTOR}
+        gate = asyncio.Semaphore(workers)
+        items, version = await self._client.list(path, params=selector)
+        for item in items:
+            self.note(item)
+        for target in sorted(self._dirty):
+            await self.apply(target)
+        print("ready", flush=True)
+        async with asyncio.TaskGroup() as group:
+            while True:
+                try:
+                    async for event in self._client.watch(
+                        path, resource_version=version, params=selector
+                    ):
+                        obj = event["object"]
+                        version = obj["metadata"]["resourceVersion"]
+                        if event["type"] in ("ADDED", "MODIFIED"):
+                            self._start([obj], group, gate)
+                except Gone:  # missed events: the current state of every source instead
+                    items, version = await self._client.list(path, params=selector)
+                    self._start(items, group, gate)
+
+    def _start(self, sources: list[Obj], group: asyncio.TaskGroup, gate: asyncio.Semaphore) -> None:
+        for source in sources:
+            target = self.note(source)
+            if target is not None and target not in self._flushing:
+                self._flushing.add(target)
+                group.create_task(self._flush(target, gate))
+
+
 def _shard(obj: Obj, workers: int) -> int:
     return zlib.crc32(obj["metadata"]["name"].encode()) % workers
 
@@ -102,6 +187,11 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--qps", type=float, default=50.0)
     parser.add_argument("--burst", type=int, default=100)
+    parser.add_argument(
+        "--coalesce",
+        action="store_true",
+        help="one field manager per target, one apply in flight per target (see above)",
+    )
     args = parser.parse_args()
     mapping = json.loads(args.mapping.read_text())
 
@@ -109,7 +199,8 @@ def main() -> None:
         async with KubeClient.from_kubeconfig(
             args.kubeconfig, qps=args.qps, burst=args.burst
         ) as client:
-            await Floor(client, args.namespace, mapping).run(args.workers)
+            floor = Coalescer if args.coalesce else Floor
+            await floor(client, args.namespace, mapping).run(args.workers)
 
     asyncio.run(run())
 

@@ -225,6 +225,7 @@ class FloorProcess(Process):
         qps: float,
         burst: int,
         timeout: float = 120.0,
+        extra: Sequence[str] = (),
     ) -> FloorProcess:
         argv = [
             sys.executable,
@@ -236,6 +237,7 @@ class FloorProcess(Process):
             f"--workers={workers}",
             f"--qps={qps}",
             f"--burst={burst}",
+            *extra,
         ]
         self = cls("floor", await _spawn(argv, log, stdout_pipe=True), log)
         self.sample()
