@@ -120,6 +120,38 @@ def _plot_latency(data: Json, path: Path) -> None:
     plt.close(fig)
 
 
+FANIN_LABELS = {
+    "before": "secretloom, one manager per SecretSync",
+    "after": "secretloom, aggregated",
+    "coalesce": "coalescing floor",
+    "floor": "per-key floor",
+}
+
+
+def _plot_fanin(data: Json, path: Path) -> None:
+    """p99 and API-server CPU per write against W, one line per implementation."""
+    fig, (lat, cpu) = plt.subplots(1, 2, figsize=(10.4, 3.6))
+    for impl, label in FANIN_LABELS.items():
+        runs = [r for r in data["summary"]["runs"] if r["implementation"] == impl]
+        if not runs:
+            continue
+        writers = [r["writers"] for r in runs]
+        lat.plot(writers, [r["propagation"]["p99_ms"] for r in runs], marker="o", label=label)
+        cpu.plot(writers, [r["server_cpu_ms_per_write"] for r in runs], marker="o", label=label)
+    for ax, title in ((lat, "propagation p99 (ms)"), (cpu, "API server + etcd CPU ms / write")):
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xticks(data["parameters"]["writers"], map(str, data["parameters"]["writers"]))
+        ax.set_xlabel("SecretSyncs writing one Secret (W)")
+        ax.set_title(title)
+        ax.grid(alpha=0.3)
+    lat.legend(fontsize=7)
+    fig.suptitle(f"Fan-in at {data['parameters']['rate']:g} changes/s")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def _plot_burst(burst: Json, path: Path) -> None:
     rows = list(burst["summary"].values())
     names = [r["name"].replace(" into ", "\ninto ") for r in rows]
@@ -539,16 +571,10 @@ def _shards(data: Json) -> str:
 
 def _fanin(data: Json) -> str:
     p, runs = data["parameters"], data["summary"]["runs"]
-    labels = {
-        "before": "secretloom, one manager per SecretSync",
-        "after": "secretloom, aggregated",
-        "coalesce": "coalescing floor",
-        "floor": "per-key floor",
-    }
     rows = [
         (
             r["writers"],
-            labels.get(r["implementation"], r["implementation"]),
+            FANIN_LABELS.get(r["implementation"], r["implementation"]),
             f"{r['sent_in_window']} / {r['planned']}",
             r["delivered"],
             r["lost"],
@@ -742,7 +768,12 @@ def write(out_dir: Path, docs: Path, images: Path) -> None:
     if sharded is not None:
         parts += ["## 7. Sharding: a replica killed under load\n", _shards(sharded) + "\n"]
     if fan_in is not None:
-        parts += ["## Fan-in: many SecretSyncs into one Secret\n", _fanin(fan_in) + "\n"]
+        _plot_fanin(fan_in, images / "bench-fanin.png")
+        parts += [
+            "## Fan-in: many SecretSyncs into one Secret\n",
+            _fanin(fan_in) + "\n",
+            f"![Fan-in: p99 and API-server CPU per write against W]({rel}/bench-fanin.png)\n",
+        ]
     if dynamic is not None:
         parts += ["## 8. Dynamic credentials: renewals and leases\n", _dynamic(dynamic) + "\n"]
         if propagation is None or dynamic["date"] != propagation["date"]:
