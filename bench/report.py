@@ -126,6 +126,7 @@ FANIN_LABELS = {
     "coalesce": "coalescing floor",
     "floor": "per-key floor",
 }
+FANIN_COLORS = {"before": "#9a6700", "after": COLORS["secretloom"], "coalesce": "#1a7f37"}
 
 
 def _plot_fanin(data: Json, path: Path) -> None:
@@ -136,12 +137,16 @@ def _plot_fanin(data: Json, path: Path) -> None:
         if not runs:
             continue
         writers = [r["writers"] for r in runs]
-        lat.plot(writers, [r["propagation"]["p99_ms"] for r in runs], marker="o", label=label)
-        cpu.plot(writers, [r["server_cpu_ms_per_write"] for r in runs], marker="o", label=label)
+        color = FANIN_COLORS.get(impl, COLORS["floor"])
+        p99 = [r["propagation"]["p99_ms"] for r in runs]
+        lat.plot(writers, p99, marker="o", color=color, label=label)
+        per_write = [r["server_cpu_ms_per_write"] for r in runs]
+        cpu.plot(writers, per_write, marker="o", color=color, label=label)
     for ax, title in ((lat, "propagation p99 (ms)"), (cpu, "API server + etcd CPU ms / write")):
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xticks(data["parameters"]["writers"], map(str, data["parameters"]["writers"]))
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
         ax.set_xlabel("SecretSyncs writing one Secret (W)")
         ax.set_title(title)
         ax.grid(alpha=0.3)
