@@ -197,7 +197,7 @@ def line(points: Sequence[tuple[float, float]]) -> tuple[float, float]:
 
 
 def costs(out_dir: Path) -> Costs | None:
-    """The unit costs from the result files in `out_dir`; None without the N = 1,000 runs.
+    """The unit costs from the result files in `out_dir`; None without two sizes to fit.
 
     scale.json (bench/scale.py, its docstring has the schema) replaces the
     N = 1,000 figures where it measured the same thing; `basis` says which.
@@ -209,6 +209,8 @@ def costs(out_dir: Path) -> Costs | None:
     configs = {c["slug"]: c for c in propagation["parameters"]["configs"]}
     # one SecretSync per target: the fan-in configurations measure something else
     plain = {s: c["syncs"] for s, c in configs.items() if c["syncs"] == c["targets"]}
+    if len(set(plain.values())) < 2:  # a smoke run: no line through one size
+        return None
     largest = max(plain, key=plain.__getitem__)
     steady, fast = propagation["summary"][largest], burst["summary"][largest]
     ours = {s: writes["samples"][s]["secretloom"] for s in plain}
@@ -233,10 +235,14 @@ def costs(out_dir: Path) -> Costs | None:
     scale = _load(out_dir, "scale")
     if scale is None:
         return measured
+    first = measured.basis.split(";")[0]
     try:
+        if scale["summary"]["syncs"] <= plain[largest]:  # a development-size run
+            syncs = scale["summary"]["syncs"]
+            return replace(measured, basis=f"{first}; scale.json is of N = {syncs:,}, not used")
         return _with_scale(measured, scale, rss, cold)
     except (KeyError, TypeError, ZeroDivisionError):  # a failed or partial run: say so
-        return replace(measured, basis=f"{measured.basis.split(';')[0]}; scale.json incomplete")
+        return replace(measured, basis=f"{first}; scale.json incomplete")
 
 
 def _with_scale(

@@ -772,6 +772,12 @@ def write(out_dir: Path, docs: Path, images: Path) -> None:
     sizing = model.costs(out_dir)
     if sizing is not None:
         parts += ["## Sizing model\n", _sizing(sizing) + "\n"]
+    elif propagation is not None:
+        parts += [
+            "## Sizing model\n",
+            "Not computed: bench/model.py fits its lines through "
+            "one-target-per-SecretSync runs of two sizes or more; this run has fewer.\n",
+        ]
     if NOTES.exists():
         parts += [NOTES.read_text().strip() + "\n"]
     if propagation is not None:

@@ -94,6 +94,12 @@ def _n1000_results(out: Path) -> None:
 def test_costs_from_the_n1000_results_say_the_10000_run_is_not_in(tmp_path: Path) -> None:
     assert model.costs(tmp_path) is None
     _n1000_results(tmp_path)
+    propagation = json.loads((tmp_path / "propagation.json").read_text())
+    configs = propagation["parameters"]["configs"]
+    propagation["parameters"]["configs"] = configs[1:]  # one size, as in the smoke run
+    _result(tmp_path, "propagation", propagation)
+    assert model.costs(tmp_path) is None
+    _n1000_results(tmp_path)
     c = model.costs(tmp_path)
     assert c is not None
     assert "scale.json (N = 10,000) absent" in c.basis
@@ -138,6 +144,11 @@ def test_costs_take_the_10000_run_when_it_is_there(tmp_path: Path) -> None:
     assert c is not None
     assert c.basis == "N = 1,000; scale.json incomplete"
     assert c.steady == Point(20.0, 3.0, 8.0)
+    summary["syncs"] = 1000  # a smoke or development run is smaller than what it would replace
+    _result(tmp_path, "scale", {"parameters": {"rate": 20.0}, "summary": summary})
+    c = model.costs(tmp_path)
+    assert c is not None
+    assert c.basis == "N = 1,000; scale.json is of N = 1,000, not used"
 
 
 def test_the_report_section_states_every_assumption_and_every_row() -> None:
