@@ -69,10 +69,10 @@ UNRELATED = 100_000
 API_CORES = (2.0, 4.0, 8.0, 16.0)
 
 ASSUMPTIONS = (
-    "Cost per change is constant in the number of SecretSyncs (the measured per-change CPU "
-    "is flat from N = 1 to the largest run) and CPU is a straight line in the change rate "
-    "through the two measured operating points, steady (20 changes/s) and burst "
-    "(saturated); below 20 changes/s it overstates (measured idle CPU of the controller: 0).",
+    "Cost per change does not depend on the number of SecretSyncs (the inputs show the "
+    "steady-phase figure at every size measured) and CPU is a straight line in the change "
+    "rate through the two measured operating points, steady (20 changes/s) and burst "
+    "(saturated); below 20 changes/s it overstates (the controller idles at about 0 CPU).",
     "At most 10 SecretSyncs write into one target Secret; above that the API server's "
     "cost per apply grows with the field managers on the Secret and the model does not hold.",
     "One replica uses at most one core (one asyncio thread under the GIL): its ceiling is "
@@ -113,6 +113,7 @@ class Costs:
     cold_fixed_s: float
     cold_per_sync_ms: float
     cold_server_ms_per_sync: float  # kube-apiserver + etcd CPU per SecretSync at cold start
+    by_size: tuple[tuple[int, float], ...] = ()  # (SecretSyncs, controller ms/change, steady)
 
 
 @dataclass(frozen=True)
@@ -145,7 +146,7 @@ class Line:
     per_change: float  # core-seconds per change
 
     @classmethod
-    def through(cls, a: Point, b: Point, server: bool) -> Line:
+    def through(cls, a: Point, b: Point, *, server: bool) -> Line:
         ca, cb = (p.changes_per_s * (p.server_ms if server else p.controller_ms) / 1000
                   for p in (a, b))  # fmt: skip
         per_change = (cb - ca) / (b.changes_per_s - a.changes_per_s)
@@ -231,6 +232,8 @@ def costs(out_dir: Path) -> Costs | None:
         cold_fixed_s=line(cold)[0],
         cold_per_sync_ms=line(cold)[1] * 1000,
         cold_server_ms_per_sync=COLD_WRITES_PER_SYNC * fast["server_cpu_ms_per_update"],
+        by_size=tuple(sorted((n, propagation["summary"][s]["cpu_ms_per_change"])
+                             for s, n in plain.items())),
     )  # fmt: skip
     scale = _load(out_dir, "scale")
     if scale is None:
@@ -275,6 +278,7 @@ def _with_scale(
         cold_fixed_s=cold_fixed,
         cold_per_sync_ms=cold_per_sync * 1000,
         cold_server_ms_per_sync=point(0.0, start, "sync").server_ms,
+        by_size=(*measured.by_size, (s["syncs"], steady["cpu_s_per_change"] * 1000)),
     )
 
 

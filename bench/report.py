@@ -544,6 +544,8 @@ def _sizing(costs: model.Costs) -> str:
          f"{_fmt(costs.steady.controller_ms, 2)} / {_fmt(costs.burst.controller_ms, 2)}"),
         ("API server + etcd CPU per change, steady / burst (ms)",
          f"{_fmt(costs.steady.server_ms, 2)} / {_fmt(costs.burst.server_ms, 2)}"),
+        ("controller CPU per change, steady, by SecretSyncs (ms)",
+         ", ".join(f"{_fmt(ms, 2)} at {n:,}" for n, ms in costs.by_size)),
         ("change rate of the steady / burst phase (changes/s)",
          f"{_fmt(costs.steady.changes_per_s)} / {_fmt(costs.burst.changes_per_s)}"),
         ("memory: fixed (MB)", costs.fixed_mb),

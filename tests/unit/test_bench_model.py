@@ -77,7 +77,9 @@ def _n1000_results(out: Path) -> None:
     params = {"rate": 20.0, "configs": configs}
     steady = {"cpu_ms_per_change": 3.0, "server_cpu_ms_per_change": 8.0}
     fan = {"cpu_ms_per_change": 99.0, "server_cpu_ms_per_change": 99.0}
-    _result(out, "propagation", {"parameters": params, "summary": {"b": steady, "fan": fan}})
+    small = {"cpu_ms_per_change": 3.1, "server_cpu_ms_per_change": 8.1}
+    summary = {"a": small, "b": steady, "fan": fan}
+    _result(out, "propagation", {"parameters": params, "summary": summary})
     fast = {"updates_per_s": 300.0, "cpu_ms_per_update": 1.5, "server_cpu_ms_per_update": 3.0}
     _result(out, "burst", {"parameters": params, "summary": {"b": fast}})
     samples = {
@@ -109,6 +111,7 @@ def test_costs_from_the_n1000_results_say_the_10000_run_is_not_in(tmp_path: Path
     assert c.per_unrelated_kb == pytest.approx(1.0)
     assert (c.cold_fixed_s, c.cold_per_sync_ms) == pytest.approx((0.5, 5.0))
     assert c.cold_server_ms_per_sync == pytest.approx(6.0)  # two writes at the burst cost
+    assert c.by_size == ((10, 3.1), (1000, 3.0))  # steady, each plain size that ran
 
 
 def test_costs_take_the_10000_run_when_it_is_there(tmp_path: Path) -> None:
@@ -138,6 +141,7 @@ def test_costs_take_the_10000_run_when_it_is_there(tmp_path: Path) -> None:
     assert c.per_unrelated_kb == pytest.approx(0.8)
     assert (c.cold_fixed_s, c.cold_per_sync_ms) == pytest.approx((0.5, 5.0))
     assert c.cold_server_ms_per_sync == pytest.approx(4.0)
+    assert c.by_size == ((10, 3.1), (1000, 3.0), (10_000, 2.5))
     del ours["burst"]  # a run that failed half-way is not used, and the page says so
     _result(tmp_path, "scale", {"parameters": {"rate": 20.0}, "summary": summary})
     c = model.costs(tmp_path)
