@@ -221,7 +221,7 @@ def costs(out_dir: Path) -> Costs | None:
     fixed, per_sync = line(rss)
     per_unrelated = (fp["start_rss_mb"] - fixed - per_sync * fp["syncs"]) / fp["unrelated"]
     measured = Costs(
-        basis=f"N = {plain[largest]:,}; scale.json (N = 10,000) absent, so not in",
+        basis=f"N = {plain[largest]:,}: scale.json (the 10,000 run) is absent",
         steady=Point(propagation["parameters"]["rate"], steady["cpu_ms_per_change"],
                      steady["server_cpu_ms_per_change"]),
         burst=Point(fast["updates_per_s"], fast["cpu_ms_per_update"],
@@ -238,14 +238,14 @@ def costs(out_dir: Path) -> Costs | None:
     scale = _load(out_dir, "scale")
     if scale is None:
         return measured
-    first = measured.basis.split(";")[0]
+    first = measured.basis.split(":")[0]
     try:
         if scale["summary"]["syncs"] <= plain[largest]:  # a development-size run
             syncs = scale["summary"]["syncs"]
-            return replace(measured, basis=f"{first}; scale.json is of N = {syncs:,}, not used")
+            return replace(measured, basis=f"{first}: scale.json is of N = {syncs:,}, not used")
         return _with_scale(measured, scale, rss, cold)
     except (KeyError, TypeError, ZeroDivisionError):  # a failed or partial run: say so
-        return replace(measured, basis=f"{first}; scale.json incomplete")
+        return replace(measured, basis=f"{first}: scale.json is incomplete")
 
 
 def _with_scale(

@@ -587,9 +587,9 @@ def _sizing(costs: model.Costs) -> str:
     )  # fmt: skip
     assumptions = "\n".join(f"{i}. {a}" for i, a in enumerate(model.ASSUMPTIONS, 1))
     return (
-        "bench/model.py extrapolates from the measured unit costs below (measured at "
-        f"{costs.basis}) to {model.SYNCS:,} SecretSyncs beside {model.UNRELATED:,} unrelated "
-        "Secrets, with the API server + etcd on 2 cores as on the machine measured. "
+        f"bench/model.py extrapolates the measured unit costs below to {model.SYNCS:,} "
+        f"SecretSyncs beside {model.UNRELATED:,} unrelated Secrets, with the API server + "
+        f"etcd on 2 cores as on the machine measured. Costs measured at {costs.basis}. "
         "`python -m bench.model --syncs N --rate R --replicas K --unrelated U --api-cores C` "
         "answers for other numbers from the same results.\n\n"
         f"{_table(('measured input', 'value'), [(a, _num(b)) for a, b in inputs])}\n\n"

@@ -104,7 +104,7 @@ def test_costs_from_the_n1000_results_say_the_10000_run_is_not_in(tmp_path: Path
     _n1000_results(tmp_path)
     c = model.costs(tmp_path)
     assert c is not None
-    assert "scale.json (N = 10,000) absent" in c.basis
+    assert c.basis == "N = 1,000: scale.json (the 10,000 run) is absent"
     assert c.steady == Point(20.0, 3.0, 8.0)
     assert c.burst == Point(300.0, 1.5, 3.0)
     assert (c.fixed_mb, c.per_sync_kb) == pytest.approx((60.0, 20.0))
@@ -146,13 +146,13 @@ def test_costs_take_the_10000_run_when_it_is_there(tmp_path: Path) -> None:
     _result(tmp_path, "scale", {"parameters": {"rate": 20.0}, "summary": summary})
     c = model.costs(tmp_path)
     assert c is not None
-    assert c.basis == "N = 1,000; scale.json incomplete"
+    assert c.basis == "N = 1,000: scale.json is incomplete"
     assert c.steady == Point(20.0, 3.0, 8.0)
     summary["syncs"] = 1000  # a smoke or development run is smaller than what it would replace
     _result(tmp_path, "scale", {"parameters": {"rate": 20.0}, "summary": summary})
     c = model.costs(tmp_path)
     assert c is not None
-    assert c.basis == "N = 1,000; scale.json is of N = 1,000, not used"
+    assert c.basis == "N = 1,000: scale.json is of N = 1,000, not used"
 
 
 def test_the_report_section_states_every_assumption_and_every_row() -> None:
