@@ -537,6 +537,63 @@ def _shards(data: Json) -> str:
     )
 
 
+def chaos_table(data: Json) -> str:
+    """One row per phase of bench/chaos.py: what held, how fast it healed, p99 against rest."""
+    rest = data["summary"].get("at_rest_p99_ms")
+    rows = [
+        (
+            p["what"],
+            p["window_s"] if p["fault"] != "none" else None,
+            p["changes_during_fault"] if p["fault"] != "none" else None,
+            p["lost"],
+            p["wrong"],
+            p["blanked"],
+            p["stale"],
+            p["writes_without_lease"],
+            "never" if p["converged_s"] is None else p["converged_s"],
+            p["propagation"].get("p99_ms"),
+            f"{_fmt(record.ratio(p['propagation'].get('p99_ms'), rest), 2)}x",
+        )
+        for p in data["summary"]["phases"]
+    ]
+    header = ["fault", "lasted (s)", "changes during it", "lost keys", "wrong keys"]
+    header += ["blanked keys", "stale writes", "writes without the Lease"]
+    header += ["converged after it healed (s)", "p99 (ms)", "p99 / at rest"]
+    return _table(header, rows)
+
+
+def _chaos(data: Json) -> str:
+    p = data["parameters"]
+    stores = len(range(0, p["syncs"], p["store_every"]))
+    text = (
+        f"{p['syncs']} SecretSyncs write into {p['targets']} shared targets, {stores} of them "
+        f"also reading an OpenBao key (refreshInterval {p['refresh']}); the sources change "
+        f"at {_fmt(p['rate'], 0)}/s ({_fmt(p['store_share'] * 100, 0)} % in OpenBao) through "
+        "every phase, and the faults follow one another on the same objects "
+        "(bench/chaos.py; `make chaos`). Faults are signals to the real processes; the "
+        "controller runs as a ServiceAccount on the shipped Role.\n\n"
+        "**lost**: a key left at an older value of its source at the end of the phase "
+        f"(load stopped, {_fmt(p['converge_s'], 0)} s allowed); **wrong**: a value its "
+        "source never had; **blanked**: a key removed or emptied at any moment, and "
+        "**stale writes**: a key going back to an older value, both from a watch on the "
+        "targets; **writes without the Lease**: writes the API server's audit log "
+        "attributes to the old leader after the standby acquired the Lease. **converged**: "
+        "from the moment the component was back (a leader fault: the standby holds the "
+        "Lease) until every change acknowledged by then, and one change to every source "
+        "made at that moment, had landed; the at-rest row is that burst without a fault. "
+        "**p99**: Kubernetes-source changes of the phase, from the write's answer to the "
+        "first target event holding that value or a later one.\n"
+    )
+    notes = [
+        f"- {phase['what']}: {line}"
+        for phase in data["summary"]["phases"]
+        for line in (phase["exits"] + phase["incidents"])[:10]
+    ]
+    tail = "\n\nWhat broke:\n\n" + "\n".join(notes) if notes else ""
+    conditions = _conditions(data, "the churn run")
+    return f"{text}\n{chaos_table(data)}{tail}\n\n{conditions}"
+
+
 def _sizing(costs: model.Costs) -> str:
     """The sizing model's inputs, its extrapolation table and its assumptions (bench/model.py)."""
     inputs = [
@@ -605,63 +662,6 @@ def _sizing(costs: model.Costs) -> str:
         f"the change rate; add {_fmt(costs.per_unrelated_kb * 100, 0)} MB per 100,000 unrelated "
         f"Secrets):\n\n{by_size}\n\nAssumptions:\n\n{assumptions}"
     )
-
-
-def chaos_table(data: Json) -> str:
-    """One row per phase of bench/chaos.py: what held, how fast it healed, p99 against rest."""
-    rest = data["summary"].get("at_rest_p99_ms")
-    rows = [
-        (
-            p["what"],
-            p["window_s"] if p["fault"] != "none" else None,
-            p["changes_during_fault"] if p["fault"] != "none" else None,
-            p["lost"],
-            p["wrong"],
-            p["blanked"],
-            p["stale"],
-            p["writes_without_lease"],
-            "never" if p["converged_s"] is None else p["converged_s"],
-            p["propagation"].get("p99_ms"),
-            f"{_fmt(record.ratio(p['propagation'].get('p99_ms'), rest), 2)}x",
-        )
-        for p in data["summary"]["phases"]
-    ]
-    header = ["fault", "lasted (s)", "changes during it", "lost keys", "wrong keys"]
-    header += ["blanked keys", "stale writes", "writes without the Lease"]
-    header += ["converged after it healed (s)", "p99 (ms)", "p99 / at rest"]
-    return _table(header, rows)
-
-
-def _chaos(data: Json) -> str:
-    p = data["parameters"]
-    stores = len(range(0, p["syncs"], p["store_every"]))
-    text = (
-        f"{p['syncs']} SecretSyncs write into {p['targets']} shared targets, {stores} of them "
-        f"also reading an OpenBao key (refreshInterval {p['refresh']}); the sources change "
-        f"at {_fmt(p['rate'], 0)}/s ({_fmt(p['store_share'] * 100, 0)} % in OpenBao) through "
-        "every phase, and the faults follow one another on the same objects "
-        "(bench/chaos.py; `make chaos`). Faults are signals to the real processes; the "
-        "controller runs as a ServiceAccount on the shipped Role.\n\n"
-        "**lost**: a key left at an older value of its source at the end of the phase "
-        f"(load stopped, {_fmt(p['converge_s'], 0)} s allowed); **wrong**: a value its "
-        "source never had; **blanked**: a key removed or emptied at any moment, and "
-        "**stale writes**: a key going back to an older value, both from a watch on the "
-        "targets; **writes without the Lease**: writes the API server's audit log "
-        "attributes to the old leader after the standby acquired the Lease. **converged**: "
-        "from the moment the component was back (a leader fault: the standby holds the "
-        "Lease) until every change acknowledged by then, and one change to every source "
-        "made at that moment, had landed; the at-rest row is that burst without a fault. "
-        "**p99**: Kubernetes-source changes of the phase, from the write's answer to the "
-        "first target event holding that value or a later one.\n"
-    )
-    notes = [
-        f"- {phase['what']}: {line}"
-        for phase in data["summary"]["phases"]
-        for line in (phase["exits"] + phase["incidents"])[:10]
-    ]
-    tail = "\n\nWhat broke:\n\n" + "\n".join(notes) if notes else ""
-    conditions = _conditions(data, "the churn run")
-    return f"{text}\n{chaos_table(data)}{tail}\n\n{conditions}"
 
 
 def write(out_dir: Path, docs: Path, images: Path) -> None:
