@@ -82,9 +82,10 @@ ASSUMPTIONS = (
     "API-server + etcd CPU includes the change to the source itself and its watches. The "
     "reference machine had 2 cores for everything, API server included; its ceiling is the "
     "rate at which its line reaches the cores it is given.",
-    "Store polling (Vault, AWS) is excluded: it costs about one provider read per "
-    "distinct path or secret per refresh interval and no Kubernetes write when nothing "
-    "changed; its controller CPU was not measured.",
+    "Store polling (Vault, AWS) is excluded: it costs about one provider read per distinct "
+    "path or secret per refresh interval, whatever the number of SecretSyncs (the inputs "
+    "show the measured figure), and no Kubernetes write when nothing changed; its "
+    "controller CPU was not measured.",
     "Cold start: the per-SecretSync time divides over replicas, but not below the API "
     "server's CPU for every SecretSync's first reconcile on its cores (measured at 10,000 "
     f"when scale.json is in, else {COLD_WRITES_PER_SYNC} writes per SecretSync at the burst cost).",
@@ -114,6 +115,8 @@ class Costs:
     cold_per_sync_ms: float
     cold_server_ms_per_sync: float  # kube-apiserver + etcd CPU per SecretSync at cold start
     by_size: tuple[tuple[int, float], ...] = ()  # (SecretSyncs, controller ms/change, steady)
+    # (store, provider reads per distinct value per refresh interval), from vault/aws.json
+    polling: tuple[tuple[str, float], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -234,6 +237,7 @@ def costs(out_dir: Path) -> Costs | None:
         cold_server_ms_per_sync=COLD_WRITES_PER_SYNC * fast["server_cpu_ms_per_update"],
         by_size=tuple(sorted((n, propagation["summary"][s]["cpu_ms_per_change"])
                              for s, n in plain.items())),
+        polling=_polling(out_dir),
     )  # fmt: skip
     scale = _load(out_dir, "scale")
     if scale is None:
@@ -280,6 +284,19 @@ def _with_scale(
         cold_server_ms_per_sync=point(0.0, start, "sync").server_ms,
         by_size=(*measured.by_size, (s["syncs"], steady["cpu_s_per_change"] * 1000)),
     )
+
+
+def _polling(out_dir: Path) -> tuple[tuple[str, float], ...]:
+    """Reads per distinct store value per refresh interval, measured at rest (assumption 6)."""
+    found = []
+    for name, store, count in (("vault", "Vault", "paths"), ("aws", "AWS", "secrets")):
+        data = _load(out_dir, name)
+        summary = (data or {}).get("summary", {})
+        if data is None or summary.get("status") != "run" or not summary.get(count):
+            continue
+        interval_min = data["parameters"][f"{name}_refresh_s"] / 60
+        found.append((store, summary["requests_per_min"] * interval_min / summary[count]))
+    return tuple(found)
 
 
 def _load(out_dir: Path, name: str) -> Json | None:

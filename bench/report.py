@@ -611,6 +611,8 @@ def _sizing(costs: model.Costs) -> str:
         ("cold start: fixed (s) / per SecretSync (ms)",
          f"{_fmt(costs.cold_fixed_s, 2)} / {_fmt(costs.cold_per_sync_ms, 2)}"),
         ("cold start: API server + etcd CPU per SecretSync (ms)", costs.cold_server_ms_per_sync),
+        *((f"{store}: reads per distinct value per refresh interval, at rest", reads)
+          for store, reads in costs.polling),
     ]  # fmt: skip
     rows = []
     for rate in model.RATES:

@@ -112,6 +112,16 @@ def test_costs_from_the_n1000_results_say_the_10000_run_is_not_in(tmp_path: Path
     assert (c.cold_fixed_s, c.cold_per_sync_ms) == pytest.approx((0.5, 5.0))
     assert c.cold_server_ms_per_sync == pytest.approx(6.0)  # two writes at the burst cost
     assert c.by_size == ((10, 3.1), (1000, 3.0))  # steady, each plain size that ran
+    assert c.polling == ()
+    vault = {"status": "run", "requests_per_min": 40.0, "paths": 50}
+    _result(tmp_path, "vault", {"parameters": {"vault_refresh_s": 30.0}, "summary": vault})
+    aws = {"status": "skipped: no moto"}
+    _result(tmp_path, "aws", {"parameters": {"aws_refresh_s": 60.0}, "summary": aws})
+    polled = model.costs(tmp_path)
+    assert polled is not None
+    [(store, reads)] = polled.polling
+    assert store == "Vault"
+    assert reads == pytest.approx(0.4)  # 40 reads/min x 0.5 min per period / 50 paths
 
 
 def test_costs_take_the_10000_run_when_it_is_there(tmp_path: Path) -> None:
