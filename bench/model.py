@@ -163,10 +163,15 @@ class Line:
         return (cores - self.base) / self.per_change
 
 
+def lines(costs: Costs) -> tuple[Line, Line]:
+    """Cores of (one replica, the API server + etcd) as lines in the change rate."""
+    return (Line.through(costs.steady, costs.burst, server=False),
+            Line.through(costs.steady, costs.burst, server=True))  # fmt: skip
+
+
 def size(costs: Costs, d: Deployment) -> Sizing:
     """What `d` needs, from `costs`: pure arithmetic, see the module docstring."""
-    controller = Line.through(costs.steady, costs.burst, server=False)
-    server = Line.through(costs.steady, costs.burst, server=True)
+    controller, server = lines(costs)
     per_replica = controller.cores(d.changes_per_s / d.replicas)
     controller_ceiling = d.replicas * controller.ceiling(1.0)
     server_ceiling = server.ceiling(d.api_cores)
@@ -188,8 +193,7 @@ def size(costs: Costs, d: Deployment) -> Sizing:
 
 def replicas_until_api_bound(costs: Costs, api_cores: float) -> int:
     """The fewest replicas whose ceiling reaches the API server's: more add nothing."""
-    controller = Line.through(costs.steady, costs.burst, server=False)
-    server = Line.through(costs.steady, costs.burst, server=True)
+    controller, server = lines(costs)
     return max(1, math.ceil(server.ceiling(api_cores) / controller.ceiling(1.0)))
 
 

@@ -634,7 +634,7 @@ def _sizing(costs: model.Costs) -> str:
     bound = _table(
         ("API server + etcd cores", "its ceiling (changes/s)", "replicas to reach it"),
         [(_fmt(cores, 0),
-          _fmt(model.size(costs, model.Deployment(1, 0.0, 1, api_cores=cores)).server_ceiling, 0),
+          _fmt(model.lines(costs)[1].ceiling(cores), 0),
           model.replicas_until_api_bound(costs, cores)) for cores in model.API_CORES],
     )  # fmt: skip
     by_size = _table(
