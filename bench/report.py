@@ -31,7 +31,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
-from bench import record
+from bench import model, record
 from bench.record import Json
 
 NOTES = Path(__file__).parent / "notes.md"
@@ -678,6 +678,78 @@ def _chaos(data: Json) -> str:
     return f"{text}\n{chaos_table(data)}{tail}\n\n{conditions}"
 
 
+def _sizing(costs: model.Costs) -> str:
+    """The sizing model's inputs, its extrapolation table and its assumptions (bench/model.py)."""
+    inputs = [
+        ("controller CPU per change, steady / burst (ms)",
+         f"{_fmt(costs.steady.controller_ms, 2)} / {_fmt(costs.burst.controller_ms, 2)}"),
+        ("API server + etcd CPU per change, steady / burst (ms)",
+         f"{_fmt(costs.steady.server_ms, 2)} / {_fmt(costs.burst.server_ms, 2)}"),
+        ("controller CPU per change, steady, by SecretSyncs (ms)",
+         ", ".join(f"{_fmt(ms, 2)} at {n:,}" for n, ms in costs.by_size)),
+        ("change rate of the steady / burst phase (changes/s)",
+         f"{_fmt(costs.steady.changes_per_s)} / {_fmt(costs.burst.changes_per_s)}"),
+        ("memory: fixed (MB)", costs.fixed_mb),
+        ("memory per SecretSync, its source and target cached (KB)", costs.per_sync_kb),
+        ("memory per unrelated Secret, cached as a skeleton (KB)", costs.per_unrelated_kb),
+        ("cold start: fixed (s) / per SecretSync (ms)",
+         f"{_fmt(costs.cold_fixed_s, 2)} / {_fmt(costs.cold_per_sync_ms, 2)}"),
+        ("cold start: API server + etcd CPU per SecretSync (ms)", costs.cold_server_ms_per_sync),
+        *((f"{store}: reads per distinct value per refresh interval, at rest", reads)
+          for store, reads in costs.polling),
+    ]  # fmt: skip
+    rows = []
+    for rate in model.RATES:
+        for replicas in model.REPLICAS:
+            d = model.Deployment(model.SYNCS, rate, replicas, model.UNRELATED)
+            s = model.size(costs, d)
+            rows.append((
+                _fmt(rate, 0), replicas, _fmt(s.cores_per_replica, 2),
+                _fmt(s.controller_cores, 2), _fmt(s.memory_mb_per_replica, 0),
+                _fmt(s.server_cores, 2), _fmt(s.cold_start_s, 0), _fmt(s.controller_ceiling, 0),
+                _fmt(s.server_ceiling, 0), s.bottleneck, "yes" if s.fits else "**no**",
+            ))  # fmt: skip
+    table = _table(
+        ("changes/s", "replicas", "cores per replica", "controller cores", "MB per replica",
+         "API server + etcd cores", "cold start (s)", "secretloom ceiling (changes/s)",
+         "API server ceiling (changes/s)", "bottleneck", "fits"),
+        rows, "rrrrrrrrrll",
+    )  # fmt: skip
+    bound = _table(
+        ("API server + etcd cores", "its ceiling (changes/s)", "replicas to reach it"),
+        [(_fmt(cores, 0),
+          _fmt(model.lines(costs)[1].ceiling(cores), 0),
+          model.replicas_until_api_bound(costs, cores)) for cores in model.API_CORES],
+    )  # fmt: skip
+    by_size = _table(
+        ("SecretSyncs", "MB per replica, no unrelated Secrets",
+         *(f"cold start, {r} replica{'s' if r > 1 else ''} (s)" for r in (1, 3, 10))),
+        [(n, _fmt(model.size(costs, model.Deployment(n, 0.0, 1)).memory_mb_per_replica, 0),
+          *(_fmt(model.size(costs, model.Deployment(n, 0.0, r)).cold_start_s, 0)
+            for r in (1, 3, 10))) for n in model.SIZES],
+    )  # fmt: skip
+    assumptions = "\n".join(f"{i}. {a}" for i, a in enumerate(model.ASSUMPTIONS, 1))
+    return (
+        f"bench/model.py extrapolates the measured unit costs below to {model.SYNCS:,} "
+        f"SecretSyncs beside {model.UNRELATED:,} unrelated Secrets, with the API server + "
+        f"etcd on 2 cores as on the machine measured. Costs measured at {costs.basis}. "
+        "`python -m bench.model --syncs N --rate R --replicas K --unrelated U --api-cores C` "
+        "answers for other numbers from the same results.\n\n"
+        f"{_table(('measured input', 'value'), [(a, _num(b)) for a, b in inputs])}\n\n"
+        f"{table}\n\n"
+        "**ceiling**: the change rate at which the replicas reach one core each (secretloom) "
+        "or the API server + etcd their cores; **bottleneck**: the lower of the two; "
+        "**fits**: the rate is below both. Memory per replica does not fall with more "
+        "replicas: each caches every namespace. With the API server + etcd on 2 cores, it "
+        f"is the bottleneck from {model.replicas_until_api_bound(costs, 2.0)} replica(s) on: "
+        "more replicas then lower the cores per replica and the cold start, not the "
+        "ceiling. A bigger control plane moves that point:\n\n"
+        f"{bound}\n\nMemory and cold start by the number of SecretSyncs (they do not depend on "
+        f"the change rate; add {_fmt(costs.per_unrelated_kb * 100, 0)} MB per 100,000 unrelated "
+        f"Secrets):\n\n{by_size}\n\nAssumptions:\n\n{assumptions}"
+    )
+
+
 def write(out_dir: Path, docs: Path, images: Path) -> None:
     """Regenerate `docs` (Markdown) and its PNGs in `images` from the results in `out_dir`."""
     images.mkdir(parents=True, exist_ok=True)
@@ -793,6 +865,15 @@ def write(out_dir: Path, docs: Path, images: Path) -> None:
         parts += ["## Sealed Secrets (unseal)\n", _sealed(sealed) + "\n"]
     if chaos is not None:
         parts += ["## Churn with faults\n", _chaos(chaos) + "\n"]
+    sizing = model.costs(out_dir)
+    if sizing is not None:
+        parts += ["## Sizing model\n", _sizing(sizing) + "\n"]
+    elif propagation is not None:
+        parts += [
+            "## Sizing model\n",
+            "Not computed: bench/model.py fits its lines through "
+            "one-target-per-SecretSync runs of two sizes or more; this run has fewer.\n",
+        ]
     if NOTES.exists():
         parts += [NOTES.read_text().strip() + "\n"]
     if propagation is not None:

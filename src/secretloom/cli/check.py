@@ -24,9 +24,10 @@ from pydantic import ValidationError
 from secretloom.api import secretsync as api
 from secretloom.checks.notifications import Provider, Report, check
 from secretloom.cli.errors import fail
+from secretloom.controllers.secretsync.naming import field_manager
 from secretloom.runtime.kube import ApiError, KubeClient, Obj
 from secretloom.runtime.kubeconfig import KubeconfigError
-from secretloom.runtime.meta import data_keys_by_manager
+from secretloom.runtime.meta import data_keys_by_writer
 from secretloom.runtime.resources import CONFIGMAPS, SECRET_SYNCS, SECRETS
 
 app = typer.Typer(
@@ -38,7 +39,7 @@ _SUFFIXES = (".yaml", ".yml", ".json")
 def _owners(secret: Obj) -> dict[str, str]:
     owners = dict.fromkeys(secret.get("data") or {}, "-")
     owners |= dict.fromkeys(secret.get("stringData") or {}, "-")
-    for manager, keys in data_keys_by_manager(secret).items():
+    for manager, keys in data_keys_by_writer(secret, field_manager).items():
         owners |= dict.fromkeys(keys, manager or "?")
     return owners
 

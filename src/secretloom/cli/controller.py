@@ -22,6 +22,7 @@ from secretloom.api import sealing
 from secretloom.api.secretsync import duration_seconds
 from secretloom.cli.errors import fail
 from secretloom.controllers.manager import Manager, Options
+from secretloom.controllers.secretsync.aggregate import DEFAULT_THRESHOLD
 from secretloom.providers.egress import EgressPolicy
 from secretloom.providers.protocol import DEFAULT_TIMEOUT as DEFAULT_PROVIDER_TIMEOUT
 from secretloom.runtime import logs
@@ -73,6 +74,17 @@ def controller(
             "(Helm, kubectl, other operators). Off: force takes over only from SecretSyncs."
         ),
     ] = False,
+    aggregate_writers: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            max=100_000,
+            help="Write a target Secret with at least this many SecretSyncs through one "
+            "field manager, coalescing their changes, with per-key owners in the annotation "
+            "secretloom.io/owners (docs/secretsync.md). 0: every SecretSync always writes as "
+            "its own field manager.",
+        ),
+    ] = DEFAULT_THRESHOLD,
     token_audiences: Annotated[
         str,
         typer.Option(
@@ -184,6 +196,7 @@ def controller(
         identity=me,
         cluster_stores=cluster_stores,
         force_foreign=force_foreign_managers,
+        aggregate_writers=aggregate_writers,
         poll_slots=poll_slots,
         poll_slots_per_namespace=min(poll_slots_per_namespace, poll_slots),
         metrics_host=metrics_host,

@@ -7,7 +7,10 @@ through `stringData` or by an `Update` that dropped its managed fields) shows
 `-`; a key owned by several managers lists them all, which is the state a
 conflict-free server-side apply leaves when two writers applied the same value.
 Managers that own no data key (the Helm shell, status writers) are listed
-beneath with what they do own, so nothing is hidden. Values are never read out:
+beneath with what they do own, so nothing is hidden. A key of an aggregated
+target (issue 17: one field manager for many SecretSyncs) shows that manager
+and, from the `secretloom.io/owners` annotation it writes beside the keys,
+the SecretSync the key belongs to. Values are never read out:
 only key names, managers and operations are printed.
 """
 
@@ -28,6 +31,7 @@ from rich.table import Table
 from secretloom.cli.errors import fail
 from secretloom.runtime.kube import ApiError, KubeClient, Obj
 from secretloom.runtime.kubeconfig import KubeconfigError
+from secretloom.runtime.meta import AGGREGATE_MANAGER_PREFIX, recorded_owners
 from secretloom.runtime.resources import SECRETS
 
 
@@ -42,6 +46,7 @@ class Ownership:
 def ownership(secret: Obj) -> Ownership:
     """Key -> managers, and the other fields each manager owns (pure)."""
     meta = secret.get("metadata") or {}
+    record = recorded_owners(secret)
     keys: dict[str, list[str]] = {k: [] for k in sorted(secret.get("data") or {})}
     others: dict[str, list[str]] = {}
     for entry in meta.get("managedFields") or []:
@@ -49,9 +54,12 @@ def ownership(secret: Obj) -> Ownership:
         if entry.get("operation") == "Update":
             manager += " (Update)"
         fields: Mapping[str, Any] = entry.get("fieldsV1") or {}
+        aggregated = manager.startswith(AGGREGATE_MANAGER_PREFIX)
         for key in fields.get("f:data") or {}:
             if key.startswith("f:"):
-                keys.setdefault(key[2:], []).append(manager)
+                sync = record.get(key[2:]) if aggregated else None
+                shown = f"{manager} (SecretSync {sync})" if sync else manager
+                keys.setdefault(key[2:], []).append(shown)
         rest = sorted(_field_names(fields))
         if rest:
             others[manager] = rest

@@ -60,9 +60,15 @@ from secretloom.controllers.sealing.keys import KeyManager
 from secretloom.controllers.secretstore.clients import ProviderClients
 from secretloom.controllers.secretstore.lookup import StoreKey, StoreLookup, store_key
 from secretloom.controllers.secretstore.reconciler import StoreReconciler
+from secretloom.controllers.secretsync.aggregate import DEFAULT_THRESHOLD
 from secretloom.controllers.secretsync.polls import Polls
 from secretloom.controllers.secretsync.reconciler import SecretSyncReconciler
-from secretloom.controllers.secretsync.resources import FIELD_MANAGERS, manager_index
+from secretloom.controllers.secretsync.resources import (
+    FIELD_MANAGERS,
+    TARGETS,
+    manager_index,
+    target_index,
+)
 from secretloom.controllers.secretsync.sources import Sources
 from secretloom.providers import registry as provider_registry
 from secretloom.providers.egress import EgressPolicy
@@ -81,7 +87,7 @@ from secretloom.runtime.resources import (
     SECRET_STORES,
     SECRET_SYNCS,
 )
-from secretloom.runtime.secrets import SecretCache
+from secretloom.runtime.secrets import STRIPPED, SecretCache
 from secretloom.runtime.shards import ShardLost, Shards, shard_of
 from secretloom.runtime.tokens import TokenPolicy
 
@@ -108,6 +114,37 @@ def secret_refs(obj: Obj) -> list[str]:
         if source.get("secret") and source.get("namespace", namespace) in ("", namespace):
             refs.add(f"{namespace}/{source['secret']}")
     return sorted(refs)
+
+
+def _changed_keys(old: Obj | None, new: Obj | None) -> set[str] | None:
+    """The data keys a Secret event changed; None when more than data changed or is unknown."""
+    if old is None or new is None or STRIPPED in old or STRIPPED in new:
+        return None
+    before, after = old["metadata"], new["metadata"]
+    if any(
+        before.get(f) != after.get(f) for f in ("annotations", "ownerReferences", "uid")
+    ) or old.get("type") != new.get("type"):
+        return None
+    data_old, data_new = old.get("data") or {}, new.get("data") or {}
+    return {k for k in data_old.keys() | data_new.keys() if data_old.get(k) != data_new.get(k)}
+
+
+def _concerns(sync: Obj, secret: str, changed: set[str]) -> bool:
+    """Does a change of `changed` data keys of `secret` concern this SecretSync?
+
+    Yes when it reads that Secret, or writes one of those keys, or may (keys it
+    only learns by reading: `dataFrom`, templates, dynamic entries). A write that
+    touched only other writers' keys of a shared target does not: with a hundred
+    writers into one Secret, waking all of them on every write is the fan-in cost
+    issue 17 measured, for nothing.
+    """
+    spec = sync.get("spec") or {}
+    entries = spec.get("data") or []
+    if any((e.get("from") or {}).get("secret") == secret for e in entries):
+        return True  # a source (a SecretSync may also read its own target)
+    if spec.get("dataFrom") or spec.get("templates") or spec.get("dynamic"):
+        return True
+    return any(e.get("key") in changed for e in entries)
 
 
 def store_ref(key: StoreKey) -> str:
@@ -161,6 +198,8 @@ class Options:
     provider_timeout: float = DEFAULT_PROVIDER_TIMEOUT
     # `spec.target.force` may take keys from writers that are not SecretSyncs.
     force_foreign: bool = False
+    # A target with this many SecretSyncs is written by one aggregated manager (0: never).
+    aggregate_writers: int = DEFAULT_THRESHOLD
     # Store polls in flight: in total, and for any one namespace.
     poll_slots: int = 16
     poll_slots_per_namespace: int = 4
@@ -180,6 +219,7 @@ class Manager:
             SECRET_REFS: secret_refs,
             STORE_REFS: store_refs,
             FIELD_MANAGERS: manager_index,
+            TARGETS: target_index,
             SEALED: sealed_refs,
         }
         self.syncs = Cache(kube, SECRET_SYNCS, options.namespaces, indexers=indexers)
@@ -230,6 +270,7 @@ class Manager:
             polls=Polls(total=options.poll_slots, per_namespace=options.poll_slots_per_namespace),
             policy=options.refresh,
             force_foreign=options.force_foreign,
+            aggregate_writers=options.aggregate_writers,
         )
         sharded = options.lease is not None and options.shards > 1
         self.shards = (
@@ -380,12 +421,15 @@ class Manager:
         return handle
 
     def _on_secret(self, kind: str, old: Obj | None, new: Obj | None) -> None:
-        del kind
         obj = new or old
         assert obj is not None
         namespace, name = object_key(obj)
         seen = time.perf_counter()
+        changed = _changed_keys(old, new) if kind == "MODIFIED" else None
         for key in self.syncs.by_index(SECRET_REFS, f"{namespace}/{name}", namespace):
+            sync = self.syncs.get(key)
+            if sync is not None and changed is not None and not _concerns(sync, name, changed):
+                continue  # a write to its target that leaves everything it owns alone
             self.reconciler.saw_source_change(key, seen)
             self.controller.queue.add(key)
 

@@ -10,10 +10,18 @@ secretloom reads are listed; the API server may send more.
 (`data_keys_by_manager`: the ownership rules, the demo, the example, the
 tests), and otherwise dropped on ingest (`strip_managed_fields`: it is often
 larger than the object).
+
+A target written in aggregated mode (issue 17: many SecretSyncs into one
+Secret) has one field manager for all its SecretSyncs' keys; which SecretSync
+owns each of those keys is recorded beside them, in the annotation
+`secretloom.io/owners` written by the same apply (`recorded_owners`,
+`data_keys_by_writer`), so ownership stays answerable with kubectl alone.
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
 from typing import Any, TypedDict
 
 from secretloom.runtime.kube import Obj
@@ -68,4 +76,51 @@ def data_keys_by_manager(obj: Obj) -> dict[str, set[str]]:
         data = (entry.get("fieldsV1") or {}).get("f:data") or {}
         keys = owners.setdefault(entry.get("manager", ""), set())
         keys.update(k.removeprefix("f:") for k in data if k.startswith("f:"))
+    return owners
+
+
+OWNERS_ANNOTATION = "secretloom.io/owners"
+# The field manager of an aggregated target: `secretloom-target/<namespace>/<secret>`.
+AGGREGATE_MANAGER_PREFIX = "secretloom-target/"
+
+
+def recorded_owners(obj: Obj | None) -> dict[str, str]:
+    """Data key -> the SecretSync (same namespace) owning it, from the owners annotation.
+
+    Empty when there is none or it is not a JSON object of strings: the record
+    is informative and rewritten by the next aggregated apply, never trusted to
+    name anything outside the object's own namespace.
+    """
+    annotations = (meta_of(obj).get("annotations") or {}) if obj else {}
+    raw = annotations.get(OWNERS_ANNOTATION)
+    if not raw:
+        return {}
+    try:
+        record = json.loads(raw)
+    except ValueError:
+        return {}
+    if not isinstance(record, dict):
+        return {}
+    return {k: v for k, v in record.items() if isinstance(k, str) and isinstance(v, str)}
+
+
+def format_owners(record: dict[str, str]) -> str:
+    """The owners annotation's value: compact, keys sorted (equal records, equal strings)."""
+    return json.dumps(record, sort_keys=True, separators=(",", ":"))
+
+
+def data_keys_by_writer(obj: Obj, writer_of: Callable[[str, str], str]) -> dict[str, set[str]]:
+    """Like `data_keys_by_manager`, with an aggregated manager's keys given to their SecretSyncs.
+
+    `writer_of(namespace, name)` names a SecretSync's writer (its per-SecretSync
+    field manager), so both write modes read the same.
+    """
+    owners = data_keys_by_manager(obj)
+    record = recorded_owners(obj)
+    namespace = meta_of(obj).get("namespace", "")
+    for manager in [m for m in owners if m.startswith(AGGREGATE_MANAGER_PREFIX)]:
+        for key in owners.pop(manager):
+            sync = record.get(key)
+            writer = writer_of(namespace, sync) if sync else manager
+            owners.setdefault(writer, set()).add(key)
     return owners

@@ -16,8 +16,8 @@ FINALIZER = "secretloom.io/cleanup"
 MAX_LENGTH = 128
 
 
-def field_manager(namespace: str, name: str) -> str:
-    full = f"{PREFIX}/{namespace}/{name}"
+def field_manager(namespace: str, name: str, *, prefix: str = PREFIX) -> str:
+    full = f"{prefix}/{namespace}/{name}"
     if len(full) <= MAX_LENGTH:
         return full
     digest = hashlib.sha256(full.encode()).hexdigest()[:16]

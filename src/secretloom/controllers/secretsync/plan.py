@@ -263,12 +263,15 @@ def after_conflict(
     synced_before: set[str],
     holders: Mapping[str, Claim | None],
     force_foreign: bool,
+    moving: frozenset[str] = frozenset(),
 ) -> Resolution:
     """Key by key, after a 409: take back, take over, or yield.
 
     `owners` maps each contested key (or, for a whole field, its path) to the
     field manager holding it; `holders` maps a manager to the SecretSync it is
-    (None, or absent: not a SecretSync, whatever its name).
+    (None, or absent: not a SecretSync, whatever its name). Keys held by a
+    manager in `moving` are this SecretSync's own, held by the manager of its
+    target's other write mode (`aggregate.py`): taken over.
     """
     retake: set[str] = set()
     take_over: set[str] = set()
@@ -277,6 +280,8 @@ def after_conflict(
         holder = holders.get(manager)
         if key.startswith("."):
             yielded[key] = manager  # a whole field (e.g. `.data`): never ours to take
+        elif manager in moving:
+            take_over.add(key)
         elif holder is None and key in synced_before:
             retake.add(key)
         elif ours.force and _outranks(ours, holder, force_foreign=force_foreign):
@@ -322,6 +327,7 @@ def conflict_retry(
     ours: Claim,
     holders: Mapping[str, Claim | None],
     force_foreign: bool,
+    moving: frozenset[str] = frozenset(),
 ) -> Retry:
     """After a 409 on `planned.apply`: decide each key, then what is left to write.
 
@@ -336,6 +342,7 @@ def conflict_retry(
         synced_before={k for k, s in observed.previous.items() if s.state == "Synced"},
         holders=holders,
         force_foreign=force_foreign,
+        moving=moving,
     )
     yielded = resolution.yielded
     data = {k: v for k, v in planned.desired.items() if k not in yielded}

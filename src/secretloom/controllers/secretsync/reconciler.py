@@ -54,7 +54,15 @@ from secretloom.api import kubetime
 from secretloom.api import secretsync as api
 from secretloom.api.invalid import invalid_fields
 from secretloom.controllers.refresh import RefreshPolicy, jittered
-from secretloom.controllers.secretsync import leases, refresh, report, rollout, templates
+from secretloom.controllers.secretsync import (
+    aggregate,
+    leases,
+    refresh,
+    report,
+    rollout,
+    targets,
+    templates,
+)
 from secretloom.controllers.secretsync import plan as planning
 from secretloom.controllers.secretsync.drift import DriftPolicy
 from secretloom.controllers.secretsync.memory import Memories, Memory, Poll
@@ -72,7 +80,7 @@ from secretloom.controllers.secretsync.reads import (
     resume,
     unreadable,
 )
-from secretloom.controllers.secretsync.resources import FIELD_MANAGERS
+from secretloom.controllers.secretsync.resources import FIELD_MANAGERS, TARGETS, aggregatable
 from secretloom.controllers.secretsync.sources import Sources
 from secretloom.controllers.status import unchanged, write_status
 from secretloom.runtime import metrics
@@ -80,7 +88,7 @@ from secretloom.runtime.cache import Cache
 from secretloom.runtime.events import EventRecorder
 from secretloom.runtime.informer import Key
 from secretloom.runtime.kube import ApiError, KubeClient, Obj, Unreachable
-from secretloom.runtime.meta import data_keys_by_manager, strip_managed_fields
+from secretloom.runtime.meta import data_keys_by_manager, recorded_owners, strip_managed_fields
 from secretloom.runtime.queue import RateLimiter
 from secretloom.runtime.reconcile import Result, TerminalError
 from secretloom.runtime.resources import SECRET_SYNCS, SECRETS
@@ -103,6 +111,7 @@ class SecretSyncReconciler:
         polls: Polls | None = None,
         policy: RefreshPolicy | None = None,
         force_foreign: bool = False,
+        aggregate_writers: int = aggregate.DEFAULT_THRESHOLD,
     ) -> None:
         self._client = client
         self._syncs = syncs
@@ -117,6 +126,14 @@ class SecretSyncReconciler:
         self._memory = Memories(self._drift)
         self._rollouts = rollout.Rollouts(client, events)
         self._leases = leases.Leases(sources, self._polls, requeue)
+        self._aggregate_writers = aggregate_writers
+        self._aggregated = targets.AggregatedWrites(
+            client,
+            secrets,
+            claims=self._aggregated_claims,
+            holder=self._holder,
+            force_foreign=force_foreign,
+        )
         # Failed polls and refused applies back off per SecretSync (the count is
         # in its memory record) and together through one global token bucket.
         self._retries: RateLimiter[Key] = RateLimiter(
@@ -151,6 +168,7 @@ class SecretSyncReconciler:
     async def close(self) -> None:
         """Stop every poll (at shutdown)."""
         self._memory.close()
+        await self._aggregated.close()
         await self._polls.close()
 
     # -- the reconcile ------------------------------------------------------------
@@ -385,7 +403,10 @@ class SecretSyncReconciler:
         if planned.drift_keys and (backoff := memory.corrections.wait(now)) > 0:
             return report.Outcome("backoff"), backoff
         try:
-            outcome, wait = await self._apply(key, memory, observed, planned)
+            if self._aggregates(observed):
+                outcome, wait = await self._write_aggregated(key, memory, observed, planned)
+            else:
+                outcome, wait = await self._apply(key, memory, observed, planned)
         except Unreachable:
             raise  # no answer at all: the work queue retries, nothing to report
         except ApiError as err:
@@ -411,7 +432,8 @@ class SecretSyncReconciler:
     ) -> tuple[report.Outcome, float | None]:
         assert planned.apply is not None
         manager = field_manager(*key)
-        path = SECRETS.path(observed.namespace, observed.spec.target.name)
+        target = (observed.namespace, observed.spec.target.name)
+        path = SECRETS.path(*target)
         try:
             await self._client.apply(path, planned.apply, field_manager=manager)
         except ApiError as err:
@@ -419,6 +441,9 @@ class SecretSyncReconciler:
                 raise
             owners = planning.conflicts_of(err)
         else:
+            metrics.TARGET_WRITES.inc()
+            if recorded_owners(observed.target):  # it was aggregated and is no longer
+                await self._aggregated.disband(target)
             written = planned.changed - planned.drift_keys
             outcome = report.Outcome("written", corrected=planned.drift_keys, written=written)
             return self._written(memory, key, outcome), None
@@ -429,6 +454,7 @@ class SecretSyncReconciler:
             ours=self._claim(observed.namespace, self._syncs.get(key)),
             holders={m: self._holder(observed.namespace, m) for m in set(owners.values())},
             force_foreign=self._force_foreign,
+            moving=frozenset({aggregate.aggregate_manager(*target)}),
         )
         resolution, foreign = retry.resolution, retry.resolution.yielded
         if resolution.retake and (wait := memory.corrections.wait(time.monotonic())) > 0:
@@ -440,6 +466,9 @@ class SecretSyncReconciler:
         if retry.body is None:
             return report.Outcome("conflict", conflicting=foreign), None
         await self._client.apply(path, retry.body, field_manager=manager, force=retry.force)
+        metrics.TARGET_WRITES.inc()
+        if recorded_owners(observed.target):
+            await self._aggregated.disband(target)
         if resolution.take_over:
             log.info(
                 "took over keys (spec.target.force)",
@@ -459,6 +488,57 @@ class SecretSyncReconciler:
         )
         return self._written(memory, key, outcome), None
 
+    # -- act: aggregated targets (aggregate.py, targets.py) --------------------------
+
+    def _aggregates(self, observed: planning.Observed) -> bool:
+        """Does this SecretSync write its target through the aggregated manager?"""
+        obj = self._syncs.get((observed.namespace, observed.name))
+        if obj is None or not aggregatable(obj):
+            return False
+        writers = self._syncs.by_index(TARGETS, observed.spec.target.name, observed.namespace)
+        return aggregate.is_aggregated(self._aggregate_writers, len(writers), observed.target)
+
+    def _aggregated_claims(self, namespace: str, target: str) -> dict[str, planning.Claim]:
+        """The SecretSyncs writing `target` through its aggregated manager, by name."""
+        claims = {}
+        for key in self._syncs.by_index(TARGETS, target, namespace):
+            obj = self._syncs.get(key)
+            if obj is not None and aggregatable(obj):
+                claims[key[1]] = self._claim(namespace, obj)
+        return claims
+
+    async def _write_aggregated(
+        self,
+        key: Key,
+        memory: Memory,
+        observed: planning.Observed,
+        planned: planning.Plan,
+    ) -> tuple[report.Outcome, float | None]:
+        """Hand the planned keys to the target's next coalesced apply; what it did for us."""
+        contribution = aggregate.Contribution(
+            sync=observed.name,
+            claim=self._claim(observed.namespace, self._syncs.get(key)),
+            data=planned.desired,
+            type=observed.spec.target.type,
+            synced_before=frozenset(k for k, s in observed.previous.items() if s.state == "Synced"),
+            may_retake=memory.corrections.wait(time.monotonic()) <= 0,
+        )
+        done = await self._aggregated.write(
+            (observed.namespace, observed.spec.target.name), contribution
+        )
+        if done.held_back:
+            wait = memory.corrections.wait(time.monotonic())
+            return report.Outcome("backoff", conflicting=done.yielded), wait
+        if not done.applied and not done.yielded:
+            return report.Outcome("unchanged"), None
+        outcome = report.Outcome(
+            "conflict" if done.yielded else "written",
+            conflicting=done.yielded,
+            corrected=done.retaken,
+            written=done.changed - done.retaken,
+        )
+        return self._written(memory, key, outcome), None
+
     def _holder(self, namespace: str, manager: str) -> planning.Claim | None:
         """The SecretSync writing as `manager`, by the index; None for any other writer."""
         for key in self._syncs.by_index(FIELD_MANAGERS, manager, namespace):
@@ -473,7 +553,6 @@ class SecretSyncReconciler:
         return planning.Claim(rank, force=bool(target.get("force")))
 
     def _written(self, memory: Memory, key: Key, outcome: report.Outcome) -> report.Outcome:
-        metrics.TARGET_WRITES.inc()
         seen, memory.source_seen = memory.source_seen, None
         if seen is not None:
             metrics.PROPAGATION.observe(time.perf_counter() - seen)
@@ -566,6 +645,13 @@ class SecretSyncReconciler:
         target = await self._live_target(namespace, spec.target.name)
         if target is None or target.get("type") == planning.SERVICE_ACCOUNT_TOKEN:
             return
+        if name in recorded_owners(target).values():  # its keys went through the aggregate
+            release = aggregate.Contribution(
+                name, self._claim(namespace, obj), {}, spec.target.type
+            )
+            await self._aggregated.write((namespace, spec.target.name), release)
+            if manager not in data_keys_by_manager(target):
+                return  # it never wrote as its own manager: nothing more to let go
         observed = planning.Observed(namespace, name, meta["uid"], 0, spec, [], target, {})
         if owner and not retain:
             collected = planning.has_owner_ref(observed)
