@@ -194,7 +194,8 @@ def after_conflict(
     A key held by the own manager of the SecretSync it is recorded for (it wrote
     the key before the target aggregated), and the record itself, are taken
     with force: they are moving to the aggregated manager. Every other key is
-    decided for the SecretSync that claims it as its own 409 would be (`plan.after_conflict`): taken back, taken over or yielded.
+    decided for the SecretSync that claims it as its own 409 would be
+    (`plan.after_conflict`): taken back, taken over or yielded.
     A carried key that conflicts is left out (its SecretSync decides when it next
     writes). A whole field held elsewhere (`.data`) leaves nothing to write.
     """
