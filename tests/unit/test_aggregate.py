@@ -80,9 +80,7 @@ def test_after_a_409_drift_is_taken_back_foreign_keys_yielded_own_managers_moved
     }
     merged = aggregate.merge(NS, NAME, target({}), batch, {})
     owners = {"drifted": "kubectl-edit", "theirs": "helm", "moving": f"secretloom/{NS}/s2"}
-    again = aggregate.after_conflict(
-        merged, owners, batch, frozenset({f"secretloom/{NS}/s2"}), {}, force_foreign=False
-    )
+    again = aggregate.after_conflict(merged, owners, batch, {}, force_foreign=False)
     assert again.body is not None and again.force
     assert again.body["data"] == {"drifted": "1", "moving": "3"}
     assert again.yielded == {"s1": {"theirs": "helm"}}
@@ -93,14 +91,10 @@ def test_after_a_409_drift_is_taken_back_foreign_keys_yielded_own_managers_moved
 def test_drift_under_backoff_is_held_back_and_a_whole_field_leaves_nothing() -> None:
     batch = {"s1": ask("s1", {"k": "1"}, synced_before=frozenset({"k"}), may_retake=False)}
     merged = aggregate.merge(NS, NAME, target({}), batch, {})
-    again = aggregate.after_conflict(
-        merged, {"k": "edit"}, batch, frozenset(), {}, force_foreign=False
-    )
+    again = aggregate.after_conflict(merged, {"k": "edit"}, batch, {}, force_foreign=False)
     assert again.held_back == {"s1"}
     assert again.body is not None and "data" not in again.body
-    whole = aggregate.after_conflict(
-        merged, {".data": "x"}, batch, frozenset(), {}, force_foreign=False
-    )
+    whole = aggregate.after_conflict(merged, {".data": "x"}, batch, {}, force_foreign=False)
     assert whole.body is None and whole.yielded == {"s1": {".data": "x"}}
 
 
@@ -111,3 +105,15 @@ def test_a_target_aggregates_at_the_threshold_and_leaves_below_half() -> None:
     recorded = target({"a": "A"}, {"a": "s1"})
     assert aggregate.is_aggregated(16, 8, recorded)
     assert not aggregate.is_aggregated(16, 7, recorded)
+
+
+def test_a_key_another_syncs_own_manager_holds_is_not_moved_but_decided_by_rank() -> None:
+    older = claim("x", "2025-01-01T00:00:00Z")
+    batch = {"y": ask("y", {"k": "Y"})}
+    merged = aggregate.merge(NS, NAME, target({"k": "X"}), batch, {})
+    manager = f"secretloom/{NS}/x"
+    again = aggregate.after_conflict(
+        merged, {"k": manager}, batch, {manager: older}, force_foreign=False
+    )
+    assert not again.force and again.yielded == {"y": {"k": manager}}
+    assert again.body is not None and "data" not in again.body

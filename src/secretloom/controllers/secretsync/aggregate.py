@@ -185,17 +185,17 @@ def after_conflict(
     merged: Merged,
     owners: Mapping[str, str],
     batch: Mapping[str, Contribution],
-    ours: frozenset[str],
     holders: Mapping[str, planning.Claim | None],
     *,
     force_foreign: bool,
 ) -> Merged:
     """The second apply after a 409 naming `owners` (key or field path -> manager).
 
-    Keys held by `ours` (the per-SecretSync managers of this target's SecretSyncs,
-    or the record itself) are taken with force: they are moving to the aggregated
-    manager. Every other key is decided for the SecretSync that claims it as its
-    own 409 would be (`plan.after_conflict`): taken back, taken over or yielded.
+    A key held by the own manager of the SecretSync it is recorded for (it wrote
+    the key before the target aggregated), and the record itself, are taken
+    with force: they are moving to the aggregated manager. Every other key is
+    decided for the SecretSync that claims it as its own 409 would be
+    (`plan.after_conflict`): taken back, taken over or yielded.
     A carried key that conflicts is left out (its SecretSync decides when it next
     writes). A whole field held elsewhere (`.data`) leaves nothing to write.
     """
@@ -210,12 +210,13 @@ def after_conflict(
     retaken: dict[str, set[str]] = {}
     held_back: set[str] = set()
     force = _RECORD_FIELD in owners
+    namespace = merged.body["metadata"]["namespace"]
     for key, manager in owners.items():
         if key.startswith("."):
             continue
         sync = record.get(key)
         claim = batch.get(sync) if sync is not None else None
-        if manager in ours:
+        if sync is not None and manager == field_manager(namespace, sync):
             force = True
             continue
         if claim is None:

@@ -263,15 +263,15 @@ def after_conflict(
     synced_before: set[str],
     holders: Mapping[str, Claim | None],
     force_foreign: bool,
-    moving: frozenset[str] = frozenset(),
+    moving: Mapping[str, str] | None = None,
 ) -> Resolution:
     """Key by key, after a 409: take back, take over, or yield.
 
     `owners` maps each contested key (or, for a whole field, its path) to the
     field manager holding it; `holders` maps a manager to the SecretSync it is
-    (None, or absent: not a SecretSync, whatever its name). Keys held by a
-    manager in `moving` are this SecretSync's own, held by the manager of its
-    target's other write mode (`aggregate.py`): taken over.
+    (None, or absent: not a SecretSync, whatever its name). `moving` maps keys
+    of this SecretSync's own to the manager of its target's other write mode
+    holding them for it (`aggregate.py`): held by that manager, they are taken over.
     """
     retake: set[str] = set()
     take_over: set[str] = set()
@@ -280,7 +280,7 @@ def after_conflict(
         holder = holders.get(manager)
         if key.startswith("."):
             yielded[key] = manager  # a whole field (e.g. `.data`): never ours to take
-        elif manager in moving:
+        elif moving and moving.get(key) == manager:
             take_over.add(key)
         elif holder is None and key in synced_before:
             retake.add(key)
@@ -327,7 +327,7 @@ def conflict_retry(
     ours: Claim,
     holders: Mapping[str, Claim | None],
     force_foreign: bool,
-    moving: frozenset[str] = frozenset(),
+    moving: Mapping[str, str] | None = None,
 ) -> Retry:
     """After a 409 on `planned.apply`: decide each key, then what is left to write.
 

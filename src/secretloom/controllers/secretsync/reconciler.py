@@ -454,7 +454,10 @@ class SecretSyncReconciler:
             ours=self._claim(observed.namespace, self._syncs.get(key)),
             holders={m: self._holder(observed.namespace, m) for m in set(owners.values())},
             force_foreign=self._force_foreign,
-            moving=frozenset({aggregate.aggregate_manager(*target)}),
+            moving=dict.fromkeys(
+                [k for k, s in recorded_owners(observed.target).items() if s == key[1]],
+                aggregate.aggregate_manager(*target),
+            ),
         )
         resolution, foreign = retry.resolution, retry.resolution.yielded
         if resolution.retake and (wait := memory.corrections.wait(time.monotonic())) > 0:

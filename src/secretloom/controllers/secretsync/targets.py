@@ -124,7 +124,6 @@ class AggregatedWrites:
                     merged,
                     owners,
                     batch,
-                    frozenset(field_manager(namespace, s) for s in claims),
                     {m: self._holder(namespace, m) for m in set(owners.values())},
                     force_foreign=self._force_foreign,
                 )
