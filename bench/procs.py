@@ -217,7 +217,7 @@ class FloorProcess(Process):
     async def start(
         cls,
         kubeconfig: Path,
-        namespace: str,
+        namespace: str | Sequence[str],  # several: one floor process over all (bench/scale.py)
         mapping: Path,
         log: Path,
         *,
@@ -226,12 +226,17 @@ class FloorProcess(Process):
         burst: int,
         timeout: float = 120.0,
     ) -> FloorProcess:
+        scope = (
+            f"--namespace={namespace}"
+            if isinstance(namespace, str)
+            else f"--namespaces={','.join(namespace)}"
+        )
         argv = [
             sys.executable,
             "-m",
             "bench.floor",
             f"--kubeconfig={kubeconfig}",
-            f"--namespace={namespace}",
+            scope,
             f"--mapping={mapping}",
             f"--workers={workers}",
             f"--qps={qps}",
