@@ -232,7 +232,7 @@ class Scale:
 
     async def seed(self) -> None:
         p = self.p
-        lanes = max(1, p.create_concurrency // (2 * p.namespaces))
+        lanes = max(4, p.create_concurrency // (2 * p.namespaces))
         started = time.perf_counter()
         found = await asyncio.gather(
             *(
@@ -246,7 +246,7 @@ class Scale:
     async def unrelated(self) -> float:
         p = self.p
         spaces = [layout.namespace for layout in (*self.ours, *self.floors)]
-        lanes = max(1, p.create_concurrency // len(spaces))
+        lanes = max(4, p.create_concurrency // len(spaces))
         started = time.perf_counter()
         await asyncio.gather(
             *(

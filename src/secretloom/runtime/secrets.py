@@ -1,12 +1,19 @@
 """A Secret cache that keeps values only for Secrets something references.
 
 Every Secret in the watched namespaces is cached as a skeleton (name,
-namespace, uid, resourceVersion), so "does it exist" is a cache lookup and a
-newly created target is seen at once. `data`, labels and annotations are kept
-only when `is_referenced` says a controller reads or writes that Secret;
-otherwise they are dropped on ingest, so memory grows with referenced Secrets,
-not with the cluster. `managedFields` and kubectl's last-applied annotation
-(which repeats the whole Secret, values included) are always dropped.
+namespace, resourceVersion), so "does it exist" is a cache lookup and a
+newly created target is seen at once. A skeleton is what 100,000 unrelated
+Secrets cost (issue 17), so it holds only what is read from it: the key, and
+the resourceVersion that keeps a fetched copy from stepping back (`Cache.put`);
+its namespace string is interned, one copy per namespace instead of one per
+Secret. Nothing reads the uid of a skeleton: `get_with_data` fetches the
+whole Secret (bench/notes.md: 717 -> 573 bytes per skeleton, tracemalloc).
+
+`data`, labels and annotations are kept only when `is_referenced` says a
+controller reads or writes that Secret; otherwise they are dropped on ingest,
+so memory grows with referenced Secrets, not with the cluster. `managedFields`
+and kubectl's last-applied annotation (which repeats the whole Secret, values
+included) are always dropped.
 
 A Secret that became referenced after it was cached has no data yet:
 `get_with_data` fetches it once and caches the result; from then on watch
@@ -15,6 +22,7 @@ events keep its data current.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Sequence
 
 from secretloom.runtime.cache import Cache
@@ -25,7 +33,6 @@ from secretloom.runtime.resources import SECRETS
 
 STRIPPED = "__secretloomDataStripped"
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
-_SKELETON = ("name", "namespace", "uid", "resourceVersion")
 
 
 class SecretCache:
@@ -43,7 +50,10 @@ class SecretCache:
     def _transform(self, obj: Obj) -> Obj:
         meta = obj["metadata"]
         if not self._is_referenced((meta.get("namespace", ""), meta["name"])):
-            return {"metadata": {k: meta[k] for k in _SKELETON if k in meta}, STRIPPED: True}
+            skeleton = {k: meta[k] for k in ("name", "resourceVersion") if k in meta}
+            if "namespace" in meta:
+                skeleton["namespace"] = sys.intern(meta["namespace"])
+            return {"metadata": skeleton, STRIPPED: True}
         return _trim(obj)
 
     async def get_with_data(self, namespace: str, name: str) -> Obj | None:
