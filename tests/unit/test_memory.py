@@ -4,13 +4,9 @@ from __future__ import annotations
 
 import asyncio
 
-import pytest
-from pydantic import ValidationError
-
 from secretloom.controllers.secretsync.drift import Corrections, DriftPolicy
 from secretloom.controllers.secretsync.memory import Memories, Poll
 from secretloom.controllers.secretsync.refresh import Ask
-from secretloom.runtime.kube import Obj
 
 
 def test_corrections_back_off_exponentially_and_contested_follows_the_window() -> None:
@@ -57,40 +53,3 @@ async def test_a_record_holds_everything_and_is_forgotten_in_one_step() -> None:
     assert fresh.corrections.wait(10.0) == 0 and fresh.reads is None and fresh.poll is None
     memories.close()
     assert len(memories) == 0
-
-
-def _sync(generation: int, target: str, version: str, status: Obj) -> Obj:
-    return {
-        "metadata": {"uid": "u1", "generation": generation, "resourceVersion": version},
-        "spec": {
-            "target": {"name": target},
-            "data": [{"key": "k", "from": {"secret": "s", "key": "v"}}],
-        },
-        "status": status,
-    }
-
-
-def test_the_spec_is_parsed_once_per_generation_and_again_when_it_changes() -> None:
-    record = Memories(DriftPolicy()).of(("ns", "a"))
-    first = record.spec_of(_sync(1, "t1", "10", {}))
-    assert record.spec_of(_sync(1, "t1", "11", {})) is first  # a status write: same generation
-    changed = record.spec_of(_sync(2, "t2", "12", {}))
-    assert changed is not first and changed.target.name == "t2"
-    unversioned = _sync(0, "t3", "13", {})
-    assert record.spec_of(unversioned).target.name == "t3"  # no generation: parsed every time
-    unversioned["spec"]["target"]["name"] = "t4"
-    assert record.spec_of(unversioned).target.name == "t4"
-    bad = _sync(3, "t1", "14", {})
-    bad["spec"]["typo"] = True
-    with pytest.raises(ValidationError):
-        record.spec_of(bad)
-
-
-def test_the_status_is_parsed_once_per_resource_version_and_unreadable_is_empty() -> None:
-    record = Memories(DriftPolicy()).of(("ns", "a"))
-    written = {"keys": [{"key": "k", "source": "secret/s#v", "state": "Synced"}]}
-    first = record.status_of(_sync(1, "t", "10", written))
-    assert [k.key for k in first.keys] == ["k"]
-    assert record.status_of(_sync(1, "t", "10", written)) is first
-    assert record.status_of(_sync(1, "t", "11", {})).keys == []
-    assert record.status_of(_sync(1, "t", "12", {"noSuchField": 1})).keys == []

@@ -10,14 +10,6 @@ when a source event was first seen (the propagation metric). kopf keeps one
 were five ledgers keyed by SecretSync that had to be cleared one by one, and
 the manager wrote into one of them (issue 11).
 
-It also keeps the SecretSync's spec and status as parsed models, keyed by
-what changes them: the spec by (uid, generation), the status by
-resourceVersion. A reconcile triggered by a source change finds both
-unchanged, and validating them again with pydantic was a measurable share of
-the controller's CPU per change at 10,000 SecretSyncs (issue 17,
-bench/notes.md). The models are frozen, so sharing them is safe; an object
-without a generation (never one from the API server) is parsed every time.
-
 A record is created on first use and forgotten in one step when its
 SecretSync is gone or being deleted, which also cancels its poll. A restarted
 controller starts with no records: reads resume from the status where it can
@@ -29,15 +21,11 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 
-from pydantic import ValidationError
-
-from secretloom.api import secretsync as api
 from secretloom.controllers.secretsync.drift import Corrections, DriftPolicy
 from secretloom.controllers.secretsync.leases import Book
 from secretloom.controllers.secretsync.refresh import Ask, Remembered
 from secretloom.controllers.secretsync.versions import PendingVersions
 from secretloom.runtime.informer import Key
-from secretloom.runtime.kube import Obj
 
 
 @dataclass
@@ -58,32 +46,6 @@ class Memory:
     apply_failures: int = 0
     source_seen: float | None = None  # perf_counter of the first source event not yet written
     leases: Book = field(default_factory=Book)  # spec.dynamic's leases (issue 14)
-    _spec: tuple[tuple[str, int], api.SecretSyncSpec] | None = None
-    _status: tuple[str, api.SecretSyncStatus] | None = None
-
-    def spec_of(self, obj: Obj) -> api.SecretSyncSpec:
-        """`obj`'s spec, validated once per (uid, generation); raises ValidationError."""
-        meta = obj["metadata"]
-        generation = int(meta.get("generation") or 0)
-        stamp = (str(meta.get("uid", "")), generation)
-        if self._spec is not None and generation and self._spec[0] == stamp:
-            return self._spec[1]
-        spec = api.SecretSyncSpec.model_validate(obj["spec"])
-        self._spec = (stamp, spec)
-        return spec
-
-    def status_of(self, obj: Obj) -> api.SecretSyncStatus:
-        """The status as last written, parsed once per resourceVersion; an unreadable one
-        (an older schema) counts as empty."""
-        version = str(obj["metadata"].get("resourceVersion", ""))
-        if self._status is not None and version and self._status[0] == version:
-            return self._status[1]
-        try:
-            status = api.SecretSyncStatus.model_validate(obj.get("status") or {})
-        except ValidationError:
-            status = api.SecretSyncStatus()
-        self._status = (version, status)
-        return status
 
     def stop_polling(self) -> None:
         if self.poll is not None:

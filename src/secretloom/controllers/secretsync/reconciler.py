@@ -167,7 +167,7 @@ class SecretSyncReconciler:
         if FINALIZER not in (obj["metadata"].get("finalizers") or []):
             await self._set_finalizer(obj, present=True)
         try:
-            spec = self._memory.of(key).spec_of(obj)
+            spec = api.SecretSyncSpec.model_validate(obj["spec"])
         except ValidationError as err:
             self._memory.forget(key)
             generation = int(obj["metadata"].get("generation") or 0)
@@ -181,7 +181,7 @@ class SecretSyncReconciler:
         now = time.monotonic()
         # Observe: the SecretSync, its target, its sources; store reads from memory.
         meta = obj["metadata"]
-        status = memory.status_of(obj)
+        status = _status_of(obj)
         previous = memory.versions.overlay(_keys(status))
         ask = refresh.Ask(
             int(meta.get("generation") or 0), refresh.request_of(meta.get("annotations"))
@@ -603,6 +603,14 @@ def _other_managers_keys(secret: Obj, manager: str) -> set[str]:
     """Data keys some field manager other than `manager` owns in `secret`."""
     owners = data_keys_by_manager(secret)
     return set().union(*(keys for who, keys in owners.items() if who != manager))
+
+
+def _status_of(obj: Obj) -> api.SecretSyncStatus:
+    """The status as last written; an unreadable one (an older schema) counts as empty."""
+    try:
+        return api.SecretSyncStatus.model_validate(obj.get("status") or {})
+    except ValidationError:
+        return api.SecretSyncStatus()
 
 
 def _keys(status: api.SecretSyncStatus) -> dict[str, api.KeyStatus]:
