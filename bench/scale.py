@@ -45,7 +45,8 @@ metrics; every count is read after a barrier on every target watch.
 
     syncs, namespaces, unrelated, unrelated_bytes
     secretloom / floor:
-      cold_start:  seconds, target_writes, status_writes (secretloom),
+      cold_start:  seconds, target_writes, status_writes (secretloom: every
+                   SecretSync write the watch saw, finalizer and status),
                    cpu_s, apiserver_cpu_s, etcd_cpu_s            (the phase's totals)
                    cpu_s_per_sync, apiserver_cpu_s_per_sync, etcd_cpu_s_per_sync
       steady:      changes, p50_ms, p95_ms, p99_ms, max_ms, target_writes,
