@@ -10,8 +10,9 @@ starts its own control plane and seeds, once for both implementations:
   references, spread evenly over all of those namespaces: half of them beside
   secretloom's SecretSyncs, half in the floor's namespaces, which are *other*
   namespaces to the controller. The controller runs cluster-wide (no
-  `--namespaces`, the chart's default), so it sees all of them, plus the
-  floor's sources and targets, which are unrelated to it too. The floor
+  `--namespaces`, the chart's default; `cluster_wide=False` scopes it to its
+  own namespaces), so it sees all of them, plus the floor's sources and
+  targets, which are unrelated to it too. The floor
   watches only its sources (a label selector), as it always does.
 
 secretloom, all on the same control plane, in this order:
@@ -111,6 +112,7 @@ class Params:
     burst: int = 1000
     burst_concurrency: int = 32
     workers: int = 4  # controller workers = floor workers
+    cluster_wide: bool = True  # False: `--namespaces` of secretloom's namespaces only
     qps: float = 0.0
     client_burst: int = 100
     settle_s: float = 2.0
@@ -265,7 +267,7 @@ class Scale:
         p = self.p
         proc = await procs.Controller.start(
             self.cp.kubeconfig,
-            [],  # cluster-wide: it sees every unrelated Secret
+            [] if p.cluster_wide else [layout.namespace for layout in self.ours],
             self.scratch / f"controller-{label}.log",
             workers=p.workers,
             qps=p.qps,
