@@ -4,9 +4,10 @@ The full run (`make bench`) starts its own control plane, runs the cluster
 scenarios (bench/scenarios.py, bench/vault.py, bench/neighbours.py, bench/dynamic.py,
 bench/aws.py), the render
 benchmark (bench/render.py), the unseal benchmark (bench/sealed.py), sharded
-replicas with one killed (bench/shards.py) and the fan-in curve (bench/fanin.py), the
-last three each on a control plane of its own, writes `bench/results/<name>.json`
-and regenerates docs/benchmarks.md with its plots (bench/report.py).
+replicas with one killed (bench/shards.py), the fan-in curve (bench/fanin.py) and
+one replica at 10,000 SecretSyncs (bench/scale.py), the last four each on a control
+plane of its own, writes `bench/results/<name>.json` and regenerates
+docs/benchmarks.md with its plots (bench/report.py).
 
 `--smoke` (`make bench-smoke`, called by `make test`) runs every code path at
 tiny sizes on a short-lived control plane of its own, writes its JSON and a
@@ -18,7 +19,7 @@ Either way the control plane, the controller, the floor and OpenBao are
 children that die with this process (PR_SET_PDEATHSIG) and are stopped on the
 way out, and so is moto (the AWS emulator of scenario 8).
 
-`--only scenarios|vault|neighbours|dynamic|aws|render|sealed|shards|fanin` (repeatable) runs part
+`--only scenarios|vault|neighbours|dynamic|aws|render|sealed|shards|fanin|scale` (repeatable) runs part
 of it and rewrites only that part's result files; the report is rebuilt from whatever results exist,
 each with its own date and conditions. `--profile DIR` attaches py-spy to
 every controller (bench/profile.py summarises the stacks); a profiled run's
@@ -44,6 +45,7 @@ from bench import (
     record,
     render,
     report,
+    scale,
     sealed,
     shards,
     summarize,
@@ -57,7 +59,8 @@ from secretloom.testing import cluster as local
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 PARTS = (
-    "scenarios", "vault", "neighbours", "dynamic", "aws", "render", "sealed", "shards", "fanin"
+    "scenarios", "vault", "neighbours", "dynamic", "aws", "render", "sealed", "shards", "fanin",
+    "scale",
 )  # fmt: skip
 CLUSTER_PARTS = {"scenarios", "vault", "neighbours", "dynamic", "aws"}
 
@@ -186,6 +189,9 @@ def main() -> None:
         if "fanin" in parts:
             _log("fan-in: many SecretSyncs into one Secret")
             fanin.run(smoke=args.smoke, out_dir=out_dir)
+        if "scale" in parts:
+            _log("one replica at 10,000 SecretSyncs and 100,000 unrelated Secrets")
+            scale.run(smoke=args.smoke, out_dir=out_dir, profile=profile)
     report.write(out_dir, docs, images)
     print(report.targets_table(out_dir))
     print(f"\nresults in {out_dir}, report {docs} ({time.monotonic() - started:.0f}s)")

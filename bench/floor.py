@@ -24,6 +24,13 @@ source changes faster than its target is written.
 It runs as its own process, like the controller, so both pay the same
 interpreter start, event-loop and HTTP costs and their RSS and CPU compare.
 
+`--namespaces a,b,...` (instead of `--namespace`) runs the same loop over many
+namespaces with one mapping (bench/workload.py's Layout names every namespace
+alike) on one process and one set of `--workers` (bench/scale.py, issue 17):
+one list + watch per namespace, all feeding the same per-worker queues, and
+the initial pass runs on the workers too, so the process never has more
+requests in flight than the controller with the same `--workers`.
+
 `--coalesce` is the other floor, the one fan-in is held against (issue 17, item
 0: many sources into one target): one field manager per *target*
 (`floor/<target>`), at most one apply in flight per target, and each apply
@@ -81,19 +88,26 @@ class Floor:
             for item in items:
                 await self.apply(item)
             print("ready", flush=True)
-            while True:
-                try:
-                    async for event in self._client.watch(
-                        path, resource_version=version, params=selector
-                    ):
-                        obj = event["object"]
-                        version = obj["metadata"]["resourceVersion"]
-                        if event["type"] in ("ADDED", "MODIFIED"):
-                            queues[_shard(obj, workers)].put_nowait(obj)
-                except Gone:  # missed events: the current state of every source instead
-                    items, version = await self._client.list(path, params=selector)
-                    for item in items:
-                        queues[_shard(item, workers)].put_nowait(item)
+            await self.feed(queues, version)
+
+    async def feed(self, queues: list[asyncio.Queue[Obj]], version: str) -> None:
+        """Watch this namespace's sources from `version`; every event onto its worker's queue."""
+        path = SECRETS.path(self._namespace)
+        selector = {"labelSelector": SOURCE_SELECTOR}
+        workers = len(queues)
+        while True:
+            try:
+                async for event in self._client.watch(
+                    path, resource_version=version, params=selector
+                ):
+                    obj = event["object"]
+                    version = obj["metadata"]["resourceVersion"]
+                    if event["type"] in ("ADDED", "MODIFIED"):
+                        queues[_shard(obj, workers)].put_nowait(obj)
+            except Gone:  # missed events: the current state of every source instead
+                items, version = await self._client.list(path, params=selector)
+                for item in items:
+                    queues[_shard(item, workers)].put_nowait(item)
 
     async def _drain(self, queue: asyncio.Queue[Obj]) -> None:
         while True:
@@ -175,6 +189,37 @@ class Coalescer:
                 group.create_task(self._flush(target, gate))
 
 
+async def run_many(
+    client: KubeClient, namespaces: list[str], mapping: dict[str, Obj], workers: int
+) -> None:
+    """The floor over `namespaces`: one watch each, `workers` shared appliers (see above)."""
+    floors = {ns: Floor(client, ns, mapping) for ns in namespaces}
+    queues: list[asyncio.Queue[Obj]] = [asyncio.Queue() for _ in range(workers)]
+
+    async def drain(queue: asyncio.Queue[Obj]) -> None:
+        while True:
+            obj = await queue.get()
+            try:
+                await floors[obj["metadata"]["namespace"]].apply(obj)
+            finally:
+                queue.task_done()
+
+    selector = {"labelSelector": SOURCE_SELECTOR}
+    async with asyncio.TaskGroup() as group:
+        for queue in queues:
+            group.create_task(drain(queue))
+        versions = {}
+        for ns in namespaces:
+            items, versions[ns] = await client.list(SECRETS.path(ns), params=selector)
+            for item in items:
+                queues[_shard(item, workers)].put_nowait(item)
+        for queue in queues:
+            await queue.join()
+        print("ready", flush=True)
+        for ns, floor in floors.items():
+            group.create_task(floor.feed(queues, versions[ns]))
+
+
 def _shard(obj: Obj, workers: int) -> int:
     return zlib.crc32(obj["metadata"]["name"].encode()) % workers
 
@@ -182,7 +227,9 @@ def _shard(obj: Obj, workers: int) -> int:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--kubeconfig", type=Path, required=True)
-    parser.add_argument("--namespace", required=True)
+    where = parser.add_mutually_exclusive_group(required=True)
+    where.add_argument("--namespace")
+    where.add_argument("--namespaces", help="comma-separated: one process over all of them")
     parser.add_argument("--mapping", type=Path, required=True, help="JSON: source -> route")
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--qps", type=float, default=50.0)
@@ -199,8 +246,12 @@ def main() -> None:
         async with KubeClient.from_kubeconfig(
             args.kubeconfig, qps=args.qps, burst=args.burst
         ) as client:
-            floor = Coalescer if args.coalesce else Floor
-            await floor(client, args.namespace, mapping).run(args.workers)
+            if args.namespaces:
+                spaces = [ns for ns in args.namespaces.split(",") if ns]
+                await run_many(client, spaces, mapping, args.workers)
+            else:
+                floor = Coalescer if args.coalesce else Floor
+                await floor(client, args.namespace, mapping).run(args.workers)
 
     asyncio.run(run())
 

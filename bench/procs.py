@@ -217,7 +217,7 @@ class FloorProcess(Process):
     async def start(
         cls,
         kubeconfig: Path,
-        namespace: str,
+        namespace: str | Sequence[str],  # several: one floor process over all (bench/scale.py)
         mapping: Path,
         log: Path,
         *,
@@ -227,12 +227,17 @@ class FloorProcess(Process):
         timeout: float = 120.0,
         extra: Sequence[str] = (),
     ) -> FloorProcess:
+        scope = (
+            f"--namespace={namespace}"
+            if isinstance(namespace, str)
+            else f"--namespaces={','.join(namespace)}"
+        )
         argv = [
             sys.executable,
             "-m",
             "bench.floor",
             f"--kubeconfig={kubeconfig}",
-            f"--namespace={namespace}",
+            scope,
             f"--mapping={mapping}",
             f"--workers={workers}",
             f"--qps={qps}",

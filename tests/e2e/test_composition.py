@@ -292,7 +292,7 @@ async def test_only_referenced_secrets_keep_data_in_the_cache(
         assert unrelated is not None
         assert "data" not in unrelated
         assert STRIPPED in unrelated
-        assert set(unrelated["metadata"]) == {"name", "namespace", "uid", "resourceVersion"}
+        assert set(unrelated["metadata"]) == {"name", "namespace", "resourceVersion"}
         for name in (TARGET, GITLAB_SRC, GRAFANA_SRC):
             cached = cache.get((namespace, name))
             assert cached is not None
