@@ -19,8 +19,8 @@ Either way the control plane, the controller, the floor and OpenBao are
 children that die with this process (PR_SET_PDEATHSIG) and are stopped on the
 way out, and so is moto (the AWS emulator of scenario 8).
 
-`--only scenarios|vault|neighbours|dynamic|aws|render|sealed|shards|fanin|scale` (repeatable) runs part
-of it and rewrites only that part's result files; the report is rebuilt from whatever results exist,
+`--only scenarios|vault|neighbours|dynamic|aws|render|sealed|shards|fanin|scale`
+(repeatable) runs part of it and rewrites only that part's result files; the report is rebuilt from whatever results exist,
 each with its own date and conditions. `--profile DIR` attaches py-spy to
 every controller (bench/profile.py summarises the stacks); a profiled run's
 numbers are not the published ones.
