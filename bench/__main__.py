@@ -22,8 +22,9 @@ way out, and so is moto (the AWS emulator of scenario 8).
 `--only scenarios|vault|neighbours|dynamic|aws|render|sealed|shards|fanin|scale`
 (repeatable) runs part of it and rewrites only that part's result files; the
 report is rebuilt from whatever results exist, each with its own date and
-conditions. `--profile DIR` attaches py-spy to every controller (bench/profile.py summarises the stacks); a profiled run's
-numbers are not the published ones.
+conditions. `--profile DIR` attaches py-spy to every controller
+(bench/profile.py summarises the stacks); a profiled run's numbers are not the
+published ones.
 """
 
 from __future__ import annotations
