@@ -53,18 +53,30 @@ def _same(body: Obj, current: Obj) -> bool:
     return body == current or _set(body) == _set(current)
 
 
-def unchanged(obj: Obj, status: Model) -> bool:
-    return _same(status_body(obj, status), obj.get("status") or {})
+def pending(obj: Obj, status: Model) -> Obj | None:
+    """The status body to write onto `obj`; None when `obj` already holds it.
+
+    Computed once per reconcile and handed to `write_body` (building the body
+    twice cost the reconciler 7.6% of its CPU at 10,000 SecretSyncs, issue 17).
+    """
+    body = status_body(obj, status)
+    return None if _same(body, obj.get("status") or {}) else body
 
 
 async def write_status(
     client: KubeClient, cache: Cache, path: str, obj: Obj, status: Model
 ) -> None:
     """Merge-patch `status` onto `obj` at `path` (its status subresource) if it differs."""
-    current = obj.get("status") or {}
-    body = status_body(obj, status)
-    if _same(body, current):
+    await write_body(client, cache, path, obj, pending(obj, status))
+
+
+async def write_body(
+    client: KubeClient, cache: Cache, path: str, obj: Obj, body: Obj | None
+) -> None:
+    """Merge-patch a body from `pending` onto `obj` at `path` (None: nothing to write)."""
+    if body is None:
         return
+    current = obj.get("status") or {}
     patch = {**{k: None for k in current if k not in body}, **body}
     try:
         updated = await client.merge_patch(path, {"status": patch})

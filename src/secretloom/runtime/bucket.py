@@ -38,6 +38,18 @@ class TokenBucket:
         self._tokens -= 1
         return 0.0 if self._tokens >= 0 else -self._tokens / self._qps
 
+    def try_take(self) -> bool:
+        """Take a token if one is saved now; False, and nothing taken, otherwise."""
+        if self._qps <= 0:
+            return True
+        now = time.monotonic()
+        self._tokens = min(self._burst, self._tokens + (now - self._last) * self._qps)
+        self._last = now
+        if self._tokens < 1:
+            return False
+        self._tokens -= 1
+        return True
+
     async def acquire(self) -> None:
         """Take a token, waiting until it may be used."""
         delay = self.reserve()

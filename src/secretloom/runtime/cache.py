@@ -30,7 +30,7 @@ from secretloom.runtime.informer import (
     object_key,
 )
 from secretloom.runtime.kube import KubeClient, Obj
-from secretloom.runtime.meta import strip_managed_fields
+from secretloom.runtime.meta import for_cache
 from secretloom.runtime.resources import Resource
 
 
@@ -50,10 +50,11 @@ class Cache:
         resource: Resource,
         namespaces: Sequence[str] | None,
         *,
-        transform: Transform = strip_managed_fields,
+        transform: Transform = for_cache,
         indexers: dict[str, IndexFunc] | None = None,
     ) -> None:
         scopes: Sequence[str | None] = list(namespaces) if namespaces else [None]
+        self._transform = transform
         self._informers = {
             scope: Informer(
                 client, resource, namespace=scope, transform=transform, indexers=indexers
@@ -75,7 +76,7 @@ class Cache:
         cached = informer.store.get(object_key(obj)) if informer else None
         if informer is None or cached is None or _older(meta, cached["metadata"]):
             return False
-        informer.store.put(obj)
+        informer.store.put(self._transform(obj))  # as it would arrive from the watch
         return True
 
     def by_index(self, name: str, value: str, namespace: str) -> set[Key]:

@@ -12,6 +12,14 @@ otherwise add an API round trip to every write), and at most `max_in_flight`
 are pending; beyond that they are dropped with a log line, because an Event
 is a courtesy and the status carries the truth. `close` lets the pending ones
 finish at shutdown.
+
+Normal Events also share one budget, `normal_qps` (burst `normal_burst`):
+measured at 10,000 SecretSyncs, one `Synced` Event per rotation cost the
+controller 15% of its CPU and the API server an etcd write per change beside
+the target's (issue 17). Within the budget every first sync and rotation is
+recorded, as before; a burst of thousands records the first ones and counts
+the rest in `secretloom_events_dropped_total`. Warnings are never budgeted
+(only deduplicated and capped in flight): a problem is always told.
 """
 
 from __future__ import annotations
@@ -23,6 +31,8 @@ import time
 import uuid
 
 from secretloom.api import kubetime
+from secretloom.runtime import metrics
+from secretloom.runtime.bucket import TokenBucket
 from secretloom.runtime.kube import ApiError, KubeClient, Obj
 from secretloom.runtime.resources import EVENTS
 
@@ -38,6 +48,8 @@ class EventRecorder:
         *,
         dedup_window: float = 60.0,
         max_in_flight: int = 100,
+        normal_qps: float = 5.0,
+        normal_burst: int = 50,
     ) -> None:
         self._client = client
         self._instance = instance[:128]
@@ -45,6 +57,7 @@ class EventRecorder:
         self._max_in_flight = max_in_flight
         self._recent: dict[tuple[str, str, str], float] = {}
         self._sending: set[asyncio.Task[None]] = set()
+        self._normal = TokenBucket(normal_qps, normal_burst)
 
     def emit(self, regarding: Obj, reason: str, note: str, *, warning: bool = False) -> None:
         """Send an Event about `regarding` in the background (see the module docstring)."""
@@ -52,6 +65,9 @@ class EventRecorder:
         fingerprint = (meta.get("uid", ""), reason, note)
         now = time.monotonic()
         if now - self._recent.get(fingerprint, -self._window) < self._window:
+            return
+        if not warning and not self._normal.try_take():
+            metrics.EVENTS_DROPPED.labels("Normal").inc()
             return
         self._recent = {k: t for k, t in self._recent.items() if now - t < self._window}
         self._recent[fingerprint] = now
@@ -78,6 +94,7 @@ class EventRecorder:
         }
         if len(self._sending) >= self._max_in_flight:
             log.warning("too many events in flight, dropping one", extra={"reason": reason})
+            metrics.EVENTS_DROPPED.labels("Warning" if warning else "Normal").inc()
             return
         task = asyncio.create_task(self._send(namespace, body))
         self._sending.add(task)

@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from secretloom.runtime.kube import ApiError, Gone, KubeClient, Obj
-from secretloom.runtime.meta import meta_of, strip_managed_fields
+from secretloom.runtime.meta import for_cache, meta_of
 from secretloom.runtime.resources import Resource
 
 log = logging.getLogger(__name__)
@@ -99,7 +99,7 @@ class Informer:
         resource: Resource,
         *,
         namespace: str | None = None,
-        transform: Transform = strip_managed_fields,
+        transform: Transform = for_cache,
         indexers: dict[str, IndexFunc] | None = None,
         watch_timeout: int = 300,
     ) -> None:

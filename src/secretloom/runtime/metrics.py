@@ -62,6 +62,12 @@ SYNC_ERRORS = Counter(
 TARGET_WRITES = Counter(
     "secretloom_target_writes_total", "Server-side applies to target Secrets.", registry=REGISTRY
 )
+EVENTS_DROPPED = Counter(
+    "secretloom_events_dropped_total",
+    "Events not sent: Normal ones over the rate budget, any over the in-flight cap.",
+    ["type"],
+    registry=REGISTRY,
+)
 CONFLICTS = Counter(
     "secretloom_conflicts_total",
     "Keys refused because another field manager owns them.",

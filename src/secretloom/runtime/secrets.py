@@ -35,7 +35,7 @@ from typing import Any, cast
 from secretloom.runtime.cache import Cache
 from secretloom.runtime.informer import Key
 from secretloom.runtime.kube import ApiError, KubeClient, Obj
-from secretloom.runtime.meta import meta_of, strip_managed_fields
+from secretloom.runtime.meta import compact, meta_of, strip_managed_fields
 from secretloom.runtime.resources import SECRETS
 
 STRIPPED = "__secretloomDataStripped"
@@ -111,4 +111,4 @@ class SecretCache:
 
 def _trim(obj: Obj) -> Obj:
     (meta_of(strip_managed_fields(obj)).get("annotations") or {}).pop(LAST_APPLIED, None)
-    return obj
+    return compact(obj)

@@ -82,7 +82,7 @@ from secretloom.controllers.secretsync.reads import (
 )
 from secretloom.controllers.secretsync.resources import FIELD_MANAGERS, TARGETS, aggregatable
 from secretloom.controllers.secretsync.sources import Sources
-from secretloom.controllers.status import unchanged, write_status
+from secretloom.controllers.status import pending, write_body, write_status
 from secretloom.runtime import metrics
 from secretloom.runtime.cache import Cache
 from secretloom.runtime.events import EventRecorder
@@ -250,10 +250,14 @@ class SecretSyncReconciler:
         restarts, restart_in = await self._rollouts.step(obj, spec, status.rollout, changed=changed)
         new_status = new_status.model_copy(update={"rollout": restarts, "leases": held})
         to_write, flush_in = memory.versions.defer(new_status, obj.get("status") or {}, now)
-        if flush_in is not None and not unchanged(obj, to_write):
-            to_write, flush_in = new_status, None  # writing anyway: write it all
+        body = pending(obj, to_write)
+        if flush_in is not None and body is not None:
+            flush_in = None  # writing anyway: write it all
+            body = pending(obj, new_status)
             memory.versions.clear()
-        await self._write_status(obj, to_write)
+        meta = obj["metadata"]
+        path = SECRET_SYNCS.path(meta["namespace"], meta["name"], "status")
+        await write_body(self._client, self._syncs, path, obj, body)
         metrics.SYNC_TOTAL.labels(outcome.result).inc()
         reads_expire = None  # a poll in flight enqueues the SecretSync when it ends
         if memory.poll is None and memory.reads is not None and memory.reads.expires < math.inf:
