@@ -439,13 +439,13 @@ class SecretSyncReconciler:
         target = (observed.namespace, observed.spec.target.name)
         path = SECRETS.path(*target)
         try:
-            await self._client.apply(path, planned.apply, field_manager=manager)
+            answer = await self._client.apply(path, planned.apply, field_manager=manager)
         except ApiError as err:
             if err.status != 409:
                 raise
             owners = planning.conflicts_of(err)
         else:
-            metrics.TARGET_WRITES.inc()
+            self._saw_write(answer)
             if recorded_owners(observed.target):  # it was aggregated and is no longer
                 await self._aggregated.disband(target)
             written = planned.changed - planned.drift_keys
@@ -472,8 +472,9 @@ class SecretSyncReconciler:
             return report.Outcome("backoff", conflicting=foreign), wait
         if retry.body is None:
             return report.Outcome("conflict", conflicting=foreign), None
-        await self._client.apply(path, retry.body, field_manager=manager, force=retry.force)
-        metrics.TARGET_WRITES.inc()
+        self._saw_write(
+            await self._client.apply(path, retry.body, field_manager=manager, force=retry.force)
+        )
         if recorded_owners(observed.target):
             await self._aggregated.disband(target)
         if resolution.take_over:
@@ -545,6 +546,16 @@ class SecretSyncReconciler:
             written=done.changed - done.retaken,
         )
         return self._written(memory, key, outcome), None
+
+    def _saw_write(self, answer: Obj) -> None:
+        """Count a target write and cache its answer at once.
+
+        Cached before its watch event arrives, the event then changes nothing
+        in the cache, so it wakes no SecretSync: without this, every write woke
+        its own writer for a reconcile with nothing to do (issue 17).
+        """
+        metrics.TARGET_WRITES.inc()
+        self._secrets.cache.put(answer)
 
     def _holder(self, namespace: str, manager: str) -> planning.Claim | None:
         """The SecretSync writing as `manager`, by the index; None for any other writer."""

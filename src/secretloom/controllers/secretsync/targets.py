@@ -135,6 +135,7 @@ class AggregatedWrites:
             metrics.TARGET_WRITES.inc()
             await self._release_own_managers(target, batch, answer)
             self._last[target] = strip_managed_fields(answer)
+            self._secrets.cache.put(answer)  # its watch event then wakes no one (reconciler.py)
         before = (current or {}).get("data") or {}
         data = (merged.body or {}).get("data") or {}
         return {
