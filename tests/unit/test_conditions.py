@@ -5,13 +5,16 @@ from __future__ import annotations
 from secretloom.api.conditions import Condition, merge
 
 
+def wire(**fields: str) -> dict[str, object]:
+    return Condition.model_validate(fields).model_dump(by_alias=True, mode="json")
+
+
 def test_transition_time_is_kept_while_status_is_unchanged() -> None:
-    before = [Condition(type="Ready", status="True", reason="Synced", last_transition_time="t0")]
-    same = merge(before, [Condition(type="Ready", status="True", reason="Synced")], timestamp="t1")
-    assert same[0].last_transition_time == "t0"
-    flipped = merge(before, [Condition(type="Ready", status="False", reason="X")], timestamp="t1")
-    assert flipped[0].last_transition_time == "t1"
-    new = merge(
-        [], [Condition(type="Conflict", status="False", reason="AsExpected")], timestamp="t2"
-    )
-    assert new[0].last_transition_time == "t2"
+    before = [wire(type="Ready", status="True", reason="Synced", lastTransitionTime="t0")]
+    same = merge(before, [wire(type="Ready", status="True", reason="Synced")], timestamp="t1")
+    assert same[0]["lastTransitionTime"] == "t0"
+    flipped = merge(before, [wire(type="Ready", status="False", reason="X")], timestamp="t1")
+    assert flipped[0]["lastTransitionTime"] == "t1"
+    new = merge([], [wire(type="Conflict", status="False", reason="AsExpected")], timestamp="t2")
+    assert new[0]["lastTransitionTime"] == "t2"
+    assert Condition.model_validate(new[0]).reason == "AsExpected"  # still a valid condition

@@ -8,8 +8,8 @@ flips, so re-asserting a condition does not make a status write.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from typing import Literal
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Literal
 
 from pydantic import Field
 
@@ -32,21 +32,22 @@ class Condition(Model):
 
 
 def merge(
-    previous: Sequence[Condition], desired: Iterable[Condition], *, timestamp: str
-) -> list[Condition]:
-    """The desired conditions, keeping each one's transition time when its status is unchanged."""
-    before = {c.type: c for c in previous}
+    previous: Sequence[Mapping[str, Any]], desired: Iterable[Mapping[str, Any]], *, timestamp: str
+) -> list[dict[str, Any]]:
+    """The desired conditions, keeping each one's transition time when its status is unchanged.
+
+    On the wire form (`Condition.model_dump(by_alias=True)`), not the model: it
+    runs on every reconcile, and validating and copying the conditions twice
+    there was most of the status cost at 10,000 SecretSyncs (issue 17).
+    """
+    before = {c.get("type"): c for c in previous}
     merged = []
     for condition in desired:
-        old = before.get(condition.type)
-        keep = old is not None and old.status == condition.status and old.last_transition_time
-        merged.append(
-            condition.model_copy(
-                update={
-                    "last_transition_time": old.last_transition_time
-                    if keep and old is not None
-                    else timestamp
-                }
-            )
+        old = before.get(condition["type"])
+        kept = (
+            old.get("lastTransitionTime")
+            if old and old.get("status") == condition["status"]
+            else ""
         )
+        merged.append({**condition, "lastTransitionTime": kept or timestamp})
     return merged

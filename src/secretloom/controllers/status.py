@@ -21,7 +21,7 @@ from typing import Any
 
 from secretloom.api import kubetime
 from secretloom.api.base import Model
-from secretloom.api.conditions import Condition, merge
+from secretloom.api.conditions import merge
 from secretloom.runtime.cache import Cache
 from secretloom.runtime.kube import ApiError, KubeClient, Obj
 from secretloom.runtime.meta import strip_managed_fields
@@ -31,12 +31,9 @@ def status_body(obj: Obj, status: Model) -> Obj:
     """`status` as it would be written onto `obj`: conditions keep their transition times."""
     current = obj.get("status") or {}
     body = status.model_dump(by_alias=True, mode="json")
-    merged = merge(
-        [Condition.model_validate(c) for c in current.get("conditions") or []],
-        [Condition.model_validate(c) for c in body.get("conditions") or []],
-        timestamp=kubetime.now(),
+    body["conditions"] = merge(
+        current.get("conditions") or [], body.get("conditions") or [], timestamp=kubetime.now()
     )
-    body["conditions"] = [c.model_dump(by_alias=True, mode="json") for c in merged]
     return body
 
 

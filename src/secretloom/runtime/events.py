@@ -56,6 +56,7 @@ class EventRecorder:
         self._window = dedup_window
         self._max_in_flight = max_in_flight
         self._recent: dict[tuple[str, str, str], float] = {}
+        self._pruned = time.monotonic()
         self._sending: set[asyncio.Task[None]] = set()
         self._normal = TokenBucket(normal_qps, normal_burst)
 
@@ -69,7 +70,11 @@ class EventRecorder:
         if not warning and not self._normal.try_take():
             metrics.EVENTS_DROPPED.labels("Normal").inc()
             return
-        self._recent = {k: t for k, t in self._recent.items() if now - t < self._window}
+        if (
+            now - self._pruned > self._window
+        ):  # forget old fingerprints once a window, not per Event
+            self._recent = {k: t for k, t in self._recent.items() if now - t < self._window}
+            self._pruned = now
         self._recent[fingerprint] = now
         namespace = meta.get("namespace") or "default"
         body = {
