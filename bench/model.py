@@ -236,7 +236,7 @@ def costs(out_dir: Path) -> Costs | None:
         fixed_mb=fixed,
         per_sync_kb=per_sync * 1000,
         per_unrelated_kb=per_unrelated * 1000,
-        cold_fixed_s=line(cold)[0],
+        cold_fixed_s=max(0.0, line(cold)[0]),  # the fit may dip below 0 (see _with_scale)
         cold_per_sync_ms=line(cold)[1] * 1000,
         cold_server_ms_per_sync=COLD_WRITES_PER_SYNC * fast["server_cpu_ms_per_update"],
         by_size=tuple(sorted((n, propagation["summary"][s]["cpu_ms_per_change"])
@@ -283,7 +283,7 @@ def _with_scale(
         fixed_mb=fixed,
         per_sync_kb=per_sync * 1000,
         per_unrelated_kb=per_unrelated_mb * 1000,
-        cold_fixed_s=cold_fixed,
+        cold_fixed_s=max(0.0, cold_fixed),  # the fit may dip below 0; no start is negative
         cold_per_sync_ms=cold_per_sync * 1000,
         cold_server_ms_per_sync=point(0.0, start, "sync").server_ms,
         by_size=(*measured.by_size, (s["syncs"], steady["cpu_s_per_change"] * 1000)),
