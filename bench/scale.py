@@ -87,7 +87,7 @@ from pathlib import Path
 
 from bench import procs, record, workload
 from bench.record import Json
-from bench.scenarios import Phase
+from bench.scenarios import Phase, Reading
 from bench.workload import EventCount, Layout, Sources, TargetWatch
 from secretloom.api import admission
 from secretloom.runtime import crds
@@ -181,7 +181,7 @@ class Meter:
         self.proc, self.servers, self.watches, self.settle = proc, servers, watches, settle
         self._mark = self._read()
 
-    def _read(self) -> tuple[float, float, float, float, int, int]:
+    def _read(self) -> Reading:
         return (
             time.perf_counter(),
             self.proc.cpu_seconds() if self.proc else 0.0,
@@ -198,14 +198,7 @@ class Meter:
             self.proc.check()
         now = self._read()
         before, self._mark = self._mark, now
-        return Phase(
-            seconds=now[0] - before[0],
-            cpu_s=now[1] - before[1],
-            apiserver_cpu_s=now[2] - before[2],
-            etcd_cpu_s=now[3] - before[3],
-            writes=now[4] - before[4],
-            status_writes=now[5] - before[5] if self.watches.status else None,
-        )
+        return Phase.between(before, now, status=bool(self.watches.status))
 
 
 def _costs(phase: Phase, per: int, unit: str) -> Json:

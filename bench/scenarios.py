@@ -52,6 +52,7 @@ from secretloom.runtime.resources import SECRET_SYNCS
 from secretloom.testing import cluster as local
 
 Log = Callable[[str], None]
+Reading = tuple[float, float, float, float, int, int]
 
 
 @dataclass(frozen=True)
@@ -159,6 +160,18 @@ class Phase:
     writes: int  # target writes, from the watch
     status_writes: int | None  # SecretSync writes, from the watch (secretloom only)
 
+    @classmethod
+    def between(cls, before: Reading, now: Reading, *, status: bool) -> Phase:
+        """The phase from two readings (seconds, cpu, apiserver, etcd, writes, status writes)."""
+        return cls(
+            seconds=now[0] - before[0],
+            cpu_s=now[1] - before[1],
+            apiserver_cpu_s=now[2] - before[2],
+            etcd_cpu_s=now[3] - before[3],
+            writes=now[4] - before[4],
+            status_writes=now[5] - before[5] if status else None,
+        )
+
 
 @dataclass
 class Run:
@@ -190,7 +203,7 @@ class Meter:
         self.settle = settle
         self._mark = self._read()
 
-    def _read(self) -> tuple[float, float, float, float, int, int]:
+    def _read(self) -> Reading:
         return (
             time.perf_counter(),
             self.proc.cpu_seconds() if self.proc else 0.0,
@@ -209,14 +222,7 @@ class Meter:
             self.proc.check()
         now = self._read()
         before, self._mark = self._mark, now
-        return Phase(
-            seconds=now[0] - before[0],
-            cpu_s=now[1] - before[1],
-            apiserver_cpu_s=now[2] - before[2],
-            etcd_cpu_s=now[3] - before[3],
-            writes=now[4] - before[4],
-            status_writes=now[5] - before[5] if self.status else None,
-        )
+        return Phase.between(before, now, status=self.status is not None)
 
 
 class Bench:

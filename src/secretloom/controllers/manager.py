@@ -129,6 +129,12 @@ def _changed_keys(old: Obj | None, new: Obj | None) -> set[str] | None:
     return {k for k in data_old.keys() | data_new.keys() if data_old.get(k) != data_new.get(k)}
 
 
+def _reads(sync: Obj, secret: str) -> bool:
+    """Does this SecretSync read `secret` (same namespace) as a source?"""
+    entries = (sync.get("spec") or {}).get("data") or []
+    return any((e.get("from") or {}).get("secret") == secret for e in entries)
+
+
 def _concerns(sync: Obj, secret: str, changed: set[str]) -> bool:
     """Does a change of `changed` data keys of `secret` concern this SecretSync?
 
@@ -140,7 +146,7 @@ def _concerns(sync: Obj, secret: str, changed: set[str]) -> bool:
     """
     spec = sync.get("spec") or {}
     entries = spec.get("data") or []
-    if any((e.get("from") or {}).get("secret") == secret for e in entries):
+    if _reads(sync, secret):
         return True  # a source (a SecretSync may also read its own target)
     if spec.get("dataFrom") or spec.get("templates") or spec.get("dynamic"):
         return True
@@ -426,10 +432,14 @@ class Manager:
         namespace, name = object_key(obj)
         seen = time.perf_counter()
         changed = _changed_keys(old, new) if kind == "MODIFIED" else None
+        version = obj["metadata"].get("resourceVersion", "")
         for key in self.syncs.by_index(SECRET_REFS, f"{namespace}/{name}", namespace):
             sync = self.syncs.get(key)
             if sync is not None and changed is not None and not _concerns(sync, name, changed):
                 continue  # a write to its target that leaves everything it owns alone
+            own_write = kind == "MODIFIED" and self.reconciler.wrote(key, version)
+            if own_write and sync is not None and not _reads(sync, name):
+                continue  # its own write coming back
             self.reconciler.saw_source_change(key, seen)
             self.controller.queue.add(key)
 

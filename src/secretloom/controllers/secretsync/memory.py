@@ -45,6 +45,7 @@ class Memory:
     poll_failures: int = 0
     apply_failures: int = 0
     source_seen: float | None = None  # perf_counter of the first source event not yet written
+    wrote: str = ""  # resourceVersion its last target write produced (its own watch event)
     leases: Book = field(default_factory=Book)  # spec.dynamic's leases (issue 14)
 
     def stop_polling(self) -> None:

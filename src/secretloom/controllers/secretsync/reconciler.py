@@ -154,6 +154,17 @@ class SecretSyncReconciler:
         """Another replica works on `key` now (its shard moved): forget it, stop its poll."""
         self._memory.forget(key)
 
+    def wrote(self, key: Key, version: str) -> bool:
+        """Did `key`'s own last target write make this version of its target?
+
+        Then that write's watch event has nothing to tell it: without this,
+        every write woke its own writer for a reconcile with nothing to do
+        (issue 17). Any other SecretSync whose keys the write changed (one
+        whose key was taken with `force`) is still woken.
+        """
+        memory = self._memory.get(key)
+        return memory is not None and bool(version) and memory.wrote == version
+
     def saw_source_change(self, key: Key, at: float) -> None:
         """A source of `key` changed at `at` (perf_counter): for the propagation metric."""
         memory = self._memory.of(key)
@@ -445,7 +456,7 @@ class SecretSyncReconciler:
                 raise
             owners = planning.conflicts_of(err)
         else:
-            self._saw_write(answer)
+            self._saw_write(key, answer)
             if recorded_owners(observed.target):  # it was aggregated and is no longer
                 await self._aggregated.disband(target)
             written = planned.changed - planned.drift_keys
@@ -473,7 +484,8 @@ class SecretSyncReconciler:
         if retry.body is None:
             return report.Outcome("conflict", conflicting=foreign), None
         self._saw_write(
-            await self._client.apply(path, retry.body, field_manager=manager, force=retry.force)
+            key,
+            await self._client.apply(path, retry.body, field_manager=manager, force=retry.force),
         )
         if recorded_owners(observed.target):
             await self._aggregated.disband(target)
@@ -534,6 +546,8 @@ class SecretSyncReconciler:
         done = await self._aggregated.write(
             (observed.namespace, observed.spec.target.name), contribution
         )
+        if done.version:
+            memory.wrote = done.version
         if done.held_back:
             wait = memory.corrections.wait(time.monotonic())
             return report.Outcome("backoff", conflicting=done.yielded), wait
@@ -547,15 +561,10 @@ class SecretSyncReconciler:
         )
         return self._written(memory, key, outcome), None
 
-    def _saw_write(self, answer: Obj) -> None:
-        """Count a target write and cache its answer at once.
-
-        Cached before its watch event arrives, the event then changes nothing
-        in the cache, so it wakes no SecretSync: without this, every write woke
-        its own writer for a reconcile with nothing to do (issue 17).
-        """
+    def _saw_write(self, key: Key, answer: Obj) -> None:
+        """Count a target write and remember the version it made (see `wrote`)."""
         metrics.TARGET_WRITES.inc()
-        self._secrets.cache.put(answer)
+        self._memory.of(key).wrote = answer["metadata"].get("resourceVersion", "")
 
     def _holder(self, namespace: str, manager: str) -> planning.Claim | None:
         """The SecretSync writing as `manager`, by the index; None for any other writer."""

@@ -47,6 +47,7 @@ class Written:
     yielded: dict[str, str] = field(default_factory=dict)  # key -> the manager keeping it
     retaken: frozenset[str] = frozenset()  # drift taken back from another writer
     held_back: bool = False  # drift to take back, but its correction backs off
+    version: str = ""  # resourceVersion of the target the apply made ("" if none)
 
 
 class AggregatedWrites:
@@ -135,7 +136,6 @@ class AggregatedWrites:
             metrics.TARGET_WRITES.inc()
             await self._release_own_managers(target, batch, answer)
             self._last[target] = strip_managed_fields(answer)
-            self._secrets.cache.put(answer)  # its watch event then wakes no one (reconciler.py)
         before = (current or {}).get("data") or {}
         data = (merged.body or {}).get("data") or {}
         return {
@@ -149,6 +149,7 @@ class AggregatedWrites:
                 yielded=merged.yielded.get(sync, {}),
                 retaken=merged.retaken.get(sync, frozenset()),
                 held_back=sync in merged.held_back,
+                version=(answer or {}).get("metadata", {}).get("resourceVersion", ""),
             )
             for sync, ask in batch.items()
         }
