@@ -3,7 +3,9 @@
 The controller runs at DEBUG; the test drives success, conflict, drift, a
 missing source key, a cross-namespace reference and deletion, then greps
 everything the controller emitted: log records (message, extras, tracebacks),
-Events, SecretSync status and the Prometheus exposition.
+Events, SecretSync status and the Prometheus exposition. It runs twice: with
+every SecretSync writing as its own field manager, and with the target
+aggregated (issue 17), whose coalesced writes are a second path for values.
 """
 
 from __future__ import annotations
@@ -24,11 +26,12 @@ from tests.e2e import kit
 CANARY = "canary-7f3a9c1e-do-not-leak"
 
 
+@pytest.mark.parametrize("aggregate_writers", [16, 1], ids=["own-managers", "aggregated"])
 async def test_no_secret_value_in_logs_events_status_or_metrics(
-    kube: KubeClient, namespace: str, caplog: pytest.LogCaptureFixture
+    kube: KubeClient, namespace: str, caplog: pytest.LogCaptureFixture, aggregate_writers: int
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    async with kit.controller(kube, namespace):
+    async with kit.controller(kube, namespace, aggregate_writers=aggregate_writers):
         await kit.put_secret(
             kube, namespace, "src", {"token": CANARY, "other": CANARY + "-2"}, manager="vso"
         )

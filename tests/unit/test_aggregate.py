@@ -117,3 +117,19 @@ def test_a_key_another_syncs_own_manager_holds_is_not_moved_but_decided_by_rank(
     )
     assert not again.force and again.yielded == {"y": {"k": manager}}
     assert again.body is not None and "data" not in again.body
+
+
+def test_the_holder_keeps_its_key_when_a_newcomer_sorting_first_asks_in_the_same_batch() -> None:
+    # Created in the same second, "clash" sorts before "ok"; "ok" holds the key.
+    # Found by the canary: after a kubectl edit both were woken into one batch,
+    # and the newcomer took the key the holder was about to take back.
+    holder, newcomer = claim("ok"), claim("clash")
+    batch = {
+        "clash": ask("clash", {"token": "B"}, claim=newcomer),
+        "ok": ask("ok", {"token": "A"}, claim=holder, synced_before=frozenset({"token"})),
+    }
+    current = target({"token": "edited"}, {"token": "ok"})
+    merged = aggregate.merge(NS, NAME, current, batch, {"ok": holder, "clash": newcomer})
+    assert merged.body is not None and merged.body["data"] == {"token": "A"}
+    assert merged.record == {"token": "ok"}
+    assert merged.yielded == {"clash": {"token": f"secretloom/{NS}/ok"}}

@@ -31,6 +31,9 @@ the aggregated apply, with drift taken back as before.
 - a key the record gives to a SecretSync that is not in this batch keeps its
   current value and owner (carried): nothing is lost while a SecretSync has not
   reconciled since a restart, or after it was deleted with `Retain`;
+- a key the record gives to a batch member that still lists it stays its own:
+  the holder keeps a key, whoever else in the batch asks for it, unless
+  outranked by `force` (as a 409 would decide);
 - a batch member's listed keys are set; the keys the record gave it that it no
   longer lists are dropped (server-side apply removes them, as for its own
   manager);
@@ -109,14 +112,21 @@ def merge(
     data: dict[str, str] = {}
     record: dict[str, str] = {}
     for key, owner in before.items():
-        if owner not in batch and key in current:
-            data[key], record[key] = current[key], owner  # carried
+        if owner not in batch:
+            if key in current:
+                data[key], record[key] = current[key], owner  # carried
+        elif key in batch[owner].data:
+            # Kept by its holder first: a newcomer in the same batch that sorts
+            # before it must not take it by arriving together (a 409 would not).
+            data[key], record[key] = batch[owner].data[key], owner
     yielded: dict[str, dict[str, str]] = {}
     for sync in sorted(batch, key=lambda s: batch[s].claim.rank):  # seniors first
         ours = batch[sync]
         for key, value in ours.data.items():
             holder = record.get(key)
-            if holder is not None and holder != sync and not _may_take(ours, holder, claims):
+            if holder == sync:
+                continue  # already set above
+            if holder is not None and not _may_take(ours, holder, claims):
                 yielded.setdefault(sync, {})[key] = field_manager(namespace, holder)
                 continue
             data[key], record[key] = value, sync
