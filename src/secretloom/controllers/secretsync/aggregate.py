@@ -174,6 +174,13 @@ def body(
     return _with_data(base, data, record)
 
 
+def own_body(namespace: str, name: str, target: Obj | None, data: Mapping[str, str]) -> Obj:
+    """A SecretSync's own manager's apply keeping only `data` (none: let go of everything)."""
+    kept = body(namespace, name, target, data, {})
+    kept["metadata"].pop("annotations", None)  # the record is the aggregated manager's
+    return kept
+
+
 def _with_data(body: Obj, data: Mapping[str, str], record: Mapping[str, str]) -> Obj:
     """`body` carrying `data` and its record instead (a bare release when `data` is empty)."""
     meta = body["metadata"]

@@ -11,9 +11,10 @@ Each round merges with the newest target it knows: the cache, or the answer to
 its own last apply when the watch has not delivered that yet (merging with an
 older copy would drop another SecretSync's fresh value, or a key the last round
 added). A SecretSync that once wrote the target as its own manager is released
-from it (an empty apply as that manager) after the aggregated manager has taken
-its keys, and only when every key that manager owns is now co-owned: a key is
-never removed by changing modes. The reverse, when a target drops below the
+from it (an empty apply as that manager) once the aggregated manager co-owns
+every key that manager still holds and its SecretSync still asks for: a key is
+never removed by changing modes, and a key it no longer asks for is not left
+behind either. The reverse, when a target drops below the
 threshold, is `disband`: the aggregated manager keeps only what no SecretSync's
 own manager holds yet.
 """
@@ -178,8 +179,13 @@ class AggregatedWrites:
     ) -> None:
         """Let go of the own managers of SecretSyncs that wrote this target before it aggregated.
 
-        Only a manager all of whose keys the aggregated manager now co-owns: the
-        empty apply then removes its claims and no key at all.
+        What an own manager holds that the aggregated manager now co-owns has
+        moved; what its SecretSync no longer asks for is dropped, as its own
+        apply would have dropped it (a SecretSync that stops being dynamic, for
+        one, turns aggregated with its lease keys still on its own manager). The
+        rest stays with the own manager, and the next round looks again: the
+        manager is let go (an empty apply) only once it holds nothing else, so a
+        key is never removed by changing modes.
         """
         namespace, name = target
         first = [s for s in batch if (namespace, name, s) not in self._released]
@@ -188,19 +194,31 @@ class AggregatedWrites:
         owners = data_keys_by_manager(answer)
         ours = owners.get(aggregate.aggregate_manager(namespace, name), set())
         for sync in first:
-            self._released.add((namespace, name, sync))
             manager = field_manager(namespace, sync)
-            keys = owners.get(manager)
-            if keys is None or not keys <= ours:
+            held = owners.get(manager)
+            if held is None:
+                self._released.add((namespace, name, sync))
                 continue
+            keep = (held & batch[sync].data.keys()) - ours
+            if keep and keep == held:
+                continue  # nothing moved or dropped yet
+            data = answer.get("data") or {}
             await self._client.apply(
                 SECRETS.path(namespace, name),
-                aggregate.body(namespace, name, None, {}, {}),
+                aggregate.own_body(namespace, name, answer, {k: data[k] for k in keep if k in data}),
                 field_manager=manager,
             )
+            if not keep:
+                self._released.add((namespace, name, sync))
             log.info(
                 "moved keys to the aggregated field manager",
-                extra={"sync": f"{namespace}/{sync}", "secret": name, "keys": len(keys)},
+                extra={
+                    "sync": f"{namespace}/{sync}",
+                    "secret": name,
+                    "moved": len(held & ours),
+                    "dropped": len(held - ours - keep),
+                    "kept": len(keep),
+                },
             )
 
     async def disband(self, target: Target) -> None:
