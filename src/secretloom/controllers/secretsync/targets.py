@@ -203,9 +203,10 @@ class AggregatedWrites:
             if keep and keep == held:
                 continue  # nothing moved or dropped yet
             data = answer.get("data") or {}
+            kept = {k: data[k] for k in keep if k in data}
             await self._client.apply(
                 SECRETS.path(namespace, name),
-                aggregate.own_body(namespace, name, answer, {k: data[k] for k in keep if k in data}),
+                aggregate.own_body(namespace, name, answer, kept),
                 field_manager=manager,
             )
             if not keep:
