@@ -207,6 +207,7 @@ def controller(
         sealing_namespace=sealing_namespace or None,
         sealing_renew_period=renew_seconds,
         serve_bitnami=serve_bitnami_sealed_secrets,
+        freeze_heap=True,
     )
 
     async def run() -> None:

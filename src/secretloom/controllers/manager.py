@@ -73,7 +73,7 @@ from secretloom.controllers.secretsync.sources import Sources
 from secretloom.providers import registry as provider_registry
 from secretloom.providers.egress import EgressPolicy
 from secretloom.providers.protocol import DEFAULT_TIMEOUT as DEFAULT_PROVIDER_TIMEOUT
-from secretloom.runtime import metrics
+from secretloom.runtime import heap, metrics
 from secretloom.runtime.cache import Cache
 from secretloom.runtime.events import EventRecorder
 from secretloom.runtime.informer import Handler, IndexFunc, Key, object_key
@@ -216,6 +216,9 @@ class Options:
     sealing_renew_period: float = 30 * 24 * 3600.0
     # Also serve bitnami.com/v1alpha1 SealedSecrets (needs sealing_namespace).
     serve_bitnami: bool = False
+    # Exempt the synced caches from the garbage collector's scans (runtime/heap.py);
+    # the controller process does, code sharing the process with it should not.
+    freeze_heap: bool = False
 
 
 class Manager:
@@ -522,6 +525,8 @@ class Manager:
                         "clustersecretstores": len(self.cluster_stores or ()),
                     },
                 )
+                if self.options.freeze_heap:
+                    heap.freeze()
                 if self.elector is not None:
                     await self.elector.acquire()
                     group.create_task(self._hold_lease())
