@@ -39,6 +39,8 @@ VALUES: dict[str, Any] = {
         "tokenAudiences": ["vault", "openbao"],
         "workers": 2,
         "providerTimeout": 5,
+        "aggregateWriters": 8,
+        "normalEventsPerSecond": 0.5,
         "logLevel": "debug",
     }
 }

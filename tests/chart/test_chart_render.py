@@ -34,6 +34,15 @@ def flags(objects: list[dict[str, Any]]) -> list[str]:
     return container_args(one(objects, "Deployment"))
 
 
+def test_the_scale_knobs_become_controller_flags_only_when_set(helm: Helm) -> None:
+    values = {"controller": {"aggregateWriters": 0, "normalEventsPerSecond": 0}}
+    args = flags(helm.template(values))
+    assert "--aggregate-writers=0" in args  # 0 is a setting (off), not "unset"
+    assert "--normal-events-per-second=0" in args
+    defaults = flags(helm.template())
+    assert not [a for a in defaults if a.startswith(("--aggregate-writers", "--normal-events"))]
+
+
 @pytest.mark.parametrize("mode", [{}, NAMESPACED], ids=["cluster-wide", "namespaced"])
 def test_lint_passes_in_both_rbac_modes_with_every_option(helm: Helm, mode: dict[str, Any]) -> None:
     for values in ({}, EVERYTHING):

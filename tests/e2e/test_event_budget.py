@@ -32,3 +32,26 @@ async def test_normal_events_beyond_the_burst_are_dropped_and_counted_warnings_a
     assert sorted(e["type"] for e in items).count("Normal") == 3
     assert sorted(e["type"] for e in items).count("Warning") == 10
     assert dropped._value.get() - before == 7
+
+
+async def test_a_budget_of_zero_sends_no_normal_events_and_every_warning(
+    kube: KubeClient, namespace: str
+) -> None:
+    events = EventRecorder(kube, "budget-off", normal_qps=0)
+    for i in range(5):
+        events.emit(regarding(namespace, i), "Synced", f"updated key(s) ['k{i}']")
+        events.emit(regarding(namespace, i), "Conflict", f"key k{i} is held", warning=True)
+    await events.close()
+    items, _ = await kube.list(EVENTS.path(namespace))
+    assert sorted(e["type"] for e in items) == ["Warning"] * 5
+
+
+async def test_the_default_budget_lets_ten_seconds_of_normal_events_through_at_once(
+    kube: KubeClient, namespace: str
+) -> None:
+    events = EventRecorder(kube, "budget-default")  # 1/s, burst 10
+    for i in range(15):
+        events.emit(regarding(namespace, i), "Synced", f"updated key(s) ['k{i}']")
+    await events.close()
+    items, _ = await kube.list(EVENTS.path(namespace))
+    assert len(items) in (10, 11)  # the burst, and at most one token refilled meanwhile

@@ -26,6 +26,7 @@ from secretloom.controllers.secretsync.aggregate import DEFAULT_THRESHOLD
 from secretloom.providers.egress import EgressPolicy
 from secretloom.providers.protocol import DEFAULT_TIMEOUT as DEFAULT_PROVIDER_TIMEOUT
 from secretloom.runtime import logs
+from secretloom.runtime.events import DEFAULT_NORMAL_QPS
 from secretloom.runtime.kube import KubeClient
 from secretloom.runtime.kubeconfig import KubeconfigError
 from secretloom.runtime.leader import LeaseConfig
@@ -85,6 +86,17 @@ def controller(
             "its own field manager.",
         ),
     ] = DEFAULT_THRESHOLD,
+    normal_events_per_second: Annotated[
+        float,
+        typer.Option(
+            min=0.0,
+            max=1000.0,
+            help="Normal Events (Synced) the controller records a second, across all "
+            "SecretSyncs, with a burst of ten seconds' worth; the rest are counted in "
+            "secretloom_events_dropped_total. Each is an etcd write. 0: none. Warnings are "
+            "never limited.",
+        ),
+    ] = DEFAULT_NORMAL_QPS,
     token_audiences: Annotated[
         str,
         typer.Option(
@@ -208,6 +220,7 @@ def controller(
         sealing_renew_period=renew_seconds,
         serve_bitnami=serve_bitnami_sealed_secrets,
         freeze_heap=True,
+        normal_events_per_second=normal_events_per_second,
     )
 
     async def run() -> None:

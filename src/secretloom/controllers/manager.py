@@ -75,7 +75,7 @@ from secretloom.providers.egress import EgressPolicy
 from secretloom.providers.protocol import DEFAULT_TIMEOUT as DEFAULT_PROVIDER_TIMEOUT
 from secretloom.runtime import heap, metrics
 from secretloom.runtime.cache import Cache
-from secretloom.runtime.events import EventRecorder
+from secretloom.runtime.events import DEFAULT_NORMAL_QPS, EventRecorder
 from secretloom.runtime.informer import Handler, IndexFunc, Key, object_key
 from secretloom.runtime.kube import KubeClient, Obj
 from secretloom.runtime.leader import LeaderElector, LeaseConfig
@@ -219,6 +219,8 @@ class Options:
     # Exempt the synced caches from the garbage collector's scans (runtime/heap.py);
     # the controller process does, code sharing the process with it should not.
     freeze_heap: bool = False
+    # Normal Events a second across the controller, burst ten seconds' worth (0: none).
+    normal_events_per_second: float = DEFAULT_NORMAL_QPS
 
 
 class Manager:
@@ -247,7 +249,9 @@ class Manager:
             timeout=options.provider_timeout,
         )
         lookup = StoreLookup(self.stores, self.cluster_stores, self.namespaces)
-        self.events = EventRecorder(kube, options.identity)
+        self.events = EventRecorder(
+            kube, options.identity, normal_qps=options.normal_events_per_second
+        )
         queue: WorkQueue[Key] = WorkQueue()
         self.keys = (
             KeyManager(
