@@ -15,6 +15,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+import pytest
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from hypothesis import example, given
 from hypothesis import strategies as st
@@ -227,3 +228,15 @@ def test_the_tree_walk_decrypts_or_fails_in_one_line(
 def test_the_emitters_print_or_fail_in_one_line(fmt: Format, branches: list[Branch]) -> None:
     printed = one_line_or_value(lambda: emit.emit(branches, fmt), SopsError)
     assert printed is None or isinstance(printed, bytes)
+
+
+def test_a_value_encrypted_as_a_comment_is_refused_in_one_line() -> None:
+    # Found by the long fuzzing profile: it failed an assertion instead.
+    raw = {
+        "mac": "x",
+        "lastmodified": "2024-01-01T00:00:00Z",
+        "age": [{"recipient": "r", "enc": "x"}],
+    }
+    branches = [Branch([("k", encrypted("hidden", "comment", "k:"))])]
+    with pytest.raises(SopsError, match=r"^f: k: a value is encrypted as a comment$"):
+        walk.decrypt_branches(branches, metadata.parse(raw), DATA_KEY, source="f")

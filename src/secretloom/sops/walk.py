@@ -74,7 +74,9 @@ class _Walker:
                 )
                 continue
             decrypted_value = self.value(value, [*path, key], comments)
-            assert not isinstance(decrypted_value, Comment)  # only sequences hold comments
+            if isinstance(decrypted_value, Comment):  # only sequences hold comments
+                where = f"{self._source}: {shown(':'.join([*path, key]))}"
+                raise FormatError(f"{where}: a value is encrypted as a comment")
             out.append((key, decrypted_value))
             comments[-1] = []
         return out
