@@ -79,7 +79,9 @@ async def test_no_secret_value_in_logs_events_status_or_metrics(
         "status": json.dumps([s.get("status") for s in syncs]),
         "metrics": generate_latest(metrics.REGISTRY).decode(),
     }
-    assert len(caplog.records) > 10  # the controller did log, at every level it uses
+    # The controller logged what it did with the canary's Secret, so the logs were checked.
+    logged = {r.getMessage() for r in caplog.records if r.name.startswith("secretloom.")}
+    assert {"restored owned keys changed by another writer", "finalized"} <= logged
     assert any(e["reason"] == "DriftCorrected" for e in events)
     for where, text in emitted.items():
         assert CANARY not in text, f"canary leaked into {where}"

@@ -112,3 +112,22 @@ async def run_informer(kube: KubeClient, namespace: str, uncached: local.Cluster
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+
+
+async def test_a_watch_delivers_secrets_near_the_size_limit_whole(
+    kube: KubeClient, namespace: str
+) -> None:
+    """Events far larger than one read (and than aiohttp's line limit) arrive as one event each."""
+    _, version = await kube.list(SECRETS.path(namespace))
+    sizes = {"big-0": 700_000, "small": 10, "big-1": 760_000}  # base64 keeps it under 1 MiB
+    for name, size in sizes.items():
+        await kit.put_secret(kube, namespace, name, {"blob": "x" * size}, manager="t")
+    seen: dict[str, int] = {}
+    async with asyncio.timeout(30):
+        async for event in kube.watch(SECRETS.path(namespace), resource_version=version):
+            obj = event["object"]
+            if event["type"] == "ADDED":
+                seen[obj["metadata"]["name"]] = len(kit.values(obj)["blob"])
+            if len(seen) == len(sizes):
+                break
+    assert seen == sizes

@@ -3,24 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import ssl
 import time
-from typing import Any
 
 import pytest
 
 from secretloom.runtime.kube import KubeClient, NotLeader
+from secretloom.runtime.kubeconfig import Connection
 from secretloom.runtime.leader import LeaderElector, LeaseConfig
 
 
-class _Unreachable:
-    """Stands in for the HTTP transport: a fenced write must never get this far."""
-
-    async def request(self, *_: Any, **__: Any) -> Any:
-        raise AssertionError("a fenced write reached the transport")
-
-
 def _client() -> KubeClient:
-    return KubeClient(_Unreachable(), endpoint=None, qps=0)  # type: ignore[arg-type]
+    # Port 9 (discard) on loopback answers nothing: a write that got past the
+    # fence would fail as Unreachable, not NotLeader.
+    context = ssl.create_default_context()
+    return KubeClient(Connection("https://127.0.0.1:9", context, context, None), qps=0)
 
 
 def _elector(deadline: float) -> LeaderElector:

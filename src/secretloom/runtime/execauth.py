@@ -36,14 +36,13 @@ import base64
 import json
 import os
 import time
-from collections.abc import AsyncGenerator, Generator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx2 as httpx
-
 from secretloom.api import kubetime
+from secretloom.runtime.credentials import Authorization, CredentialError
 
 API_VERSIONS = ("client.authentication.k8s.io/v1", "client.authentication.k8s.io/v1beta1")
 TIMEOUT_SECONDS = 60.0
@@ -51,7 +50,7 @@ TIMEOUT_SECONDS = 60.0
 _CLUSTER_INFO = ("server", "tls-server-name", "insecure-skip-tls-verify", "proxy-url")
 
 
-class ExecError(Exception):
+class ExecError(CredentialError):
     """A plugin gave no usable credential; the message is one line and holds no token."""
 
 
@@ -125,8 +124,8 @@ def _cluster_info(cluster: Mapping[str, Any], base: Path) -> dict[str, Any]:
     return info
 
 
-class ExecAuth(httpx.Auth):
-    """Bearer tokens from an exec plugin, for an `httpx.AsyncClient`."""
+class ExecAuth:
+    """Bearer tokens from an exec plugin: `Credentials` for `KubeClient`."""
 
     def __init__(self, config: ExecConfig) -> None:
         self._config = config
@@ -134,27 +133,18 @@ class ExecAuth(httpx.Auth):
         self._expires: float | None = None
         self._lock = asyncio.Lock()
 
-    def sync_auth_flow(
-        self, request: httpx.Request
-    ) -> Generator[httpx.Request, httpx.Response, None]:
-        # httpx's default would send the request without any credential.
-        raise TypeError("exec credentials are for the async client only")
-
-    async def async_auth_flow(
-        self, request: httpx.Request
-    ) -> AsyncGenerator[httpx.Request, httpx.Response]:
+    async def authorize(self) -> Authorization:
         token, fresh = await self._current(refused=None)
-        request.headers["Authorization"] = f"Bearer {token}"
-        response = yield request
-        if response.status_code != 401:
-            return
-        if fresh:  # refused the moment it was made: another run would be refused too
+        return Authorization(f"Bearer {token}", fresh)
+
+    async def refused(self, sent: Authorization) -> Authorization | None:
+        token = sent.header.removeprefix("Bearer ")
+        if sent.fresh:  # refused the moment it was made: another run would be refused too
             if self._token == token:
                 self._token = None  # the next request asks the plugin again
-            return
+            return None
         token, _ = await self._current(refused=token)
-        request.headers["Authorization"] = f"Bearer {token}"
-        yield request
+        return Authorization(f"Bearer {token}", fresh=True)
 
     async def _current(self, *, refused: str | None) -> tuple[str, bool]:
         """The cached token (False), or a new one (True) if it expired or was `refused`."""

@@ -5,9 +5,11 @@ user already expects): the `--kubeconfig` flag, else `$KUBECONFIG`, else the
 pod's service account when running in a pod, else `~/.kube/config`.
 `render --in-cluster` asks for the service account and nothing else.
 
-lightkube parses clusters, contexts and users and builds the TLS contexts and
-token, certificate and basic auth; exec credential plugins are ours
-(`runtime/execauth.py`: lightkube refuses `client.authentication.k8s.io/v1`).
+lightkube parses clusters, contexts and users and builds the TLS contexts
+(the cluster's CA, a client certificate); the `Authorization` header a user
+sends is ours (`runtime/credentials.py`: a token, a token file, a username and
+password; `runtime/execauth.py`: exec credential plugins, which lightkube
+refuses in `client.authentication.k8s.io/v1`).
 
 Every way a configuration can be unusable (no file, not YAML, not a
 kubeconfig, no or an unknown current-context, a context naming an undefined
@@ -27,14 +29,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx2 as httpx
 import yaml
-from lightkube.config.client_adapter import user_auth, verify_cluster
+from lightkube.config.client_adapter import verify_cluster
 from lightkube.config.kubeconfig import KubeConfig, SingleConfig
 from lightkube.config.models import User
 from lightkube.core.exceptions import ConfigError
 
 from secretloom.runtime import execauth
+from secretloom.runtime.credentials import Credentials, Fixed, TokenFile
 from secretloom.runtime.execauth import ExecAuth
 
 SERVICE_ACCOUNT = Path("/var/run/secrets/kubernetes.io/serviceaccount")
@@ -52,7 +54,7 @@ class Connection:
     server: str
     verify: ssl.SSLContext  # the cluster's CA, and the client certificate if any
     anonymous: ssl.SSLContext  # the cluster's CA only: for presenting someone else's token
-    auth: httpx.Auth | None
+    auth: Credentials | None  # None: a client certificate (in `verify`) or anonymous
 
 
 def load(path: Path | str | None = None, *, in_cluster: bool = False) -> Connection:
@@ -177,7 +179,7 @@ def _current(config: KubeConfig, where: str) -> SingleConfig:
     return SingleConfig(name, context, cluster, user, config.fname)
 
 
-def _connect(single: SingleConfig, plugin: httpx.Auth | None, *, where: str) -> Connection:
+def _connect(single: SingleConfig, plugin: ExecAuth | None, *, where: str) -> Connection:
     user = single.user or User()
     try:
         verify = verify_cluster(single.cluster, user, single.abs_file, trust_env=False)
@@ -187,13 +189,25 @@ def _connect(single: SingleConfig, plugin: httpx.Auth | None, *, where: str) -> 
             f"{where}: cannot load the certificates of context {single.context_name!r} "
             f"({_reason(err)})"
         ) from None
-    try:
-        auth = plugin or user_auth(user)
-    except ConfigError as err:  # an auth-provider (gcp, azure, oidc): removed from kubectl too
+    if plugin is None and user.auth_provider:  # gcp, azure, oidc: removed from kubectl too
         raise KubeconfigError(
-            f"{where}: user {single.context.user!r}: {err} (use an exec plugin)"
-        ) from None
-    return Connection(single.cluster.server, verify, anonymous, auth)
+            f"{where}: user {single.context.user!r}: auth-provider not supported "
+            "(use an exec plugin)"
+        )
+    credentials = plugin or _credentials(single)
+    return Connection(single.cluster.server, verify, anonymous, credentials)
+
+
+def _credentials(single: SingleConfig) -> Credentials | None:
+    """The header credential of a user without an exec plugin, in client-go's precedence."""
+    user = single.user or User()
+    if user.token_file is not None:  # relative to the kubeconfig, as client-go reads it
+        return TokenFile(Path(single.abs_file(user.token_file)))
+    if user.token is not None:
+        return Fixed.bearer(user.token)
+    if user.username and user.password:
+        return Fixed.basic(user.username, user.password)
+    return None
 
 
 def _reason(err: Exception) -> str:

@@ -53,7 +53,7 @@ def configure(level: str = "info", *, json_output: bool = False) -> None:
     # Client libraries log request URLs and, at DEBUG, headers (botocore: bodies): keep
     # them quiet.
     for noisy in (
-        *("httpx2", "httpcore2", "httpx", "httpcore", "hvac", "urllib3"),
+        *("aiohttp", "httpx2", "httpcore2", "httpx", "httpcore", "hvac", "urllib3"),
         *("botocore", "boto3"),
     ):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
