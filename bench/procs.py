@@ -23,16 +23,18 @@ import asyncio
 import contextlib
 import os
 import signal
+import ssl
 import subprocess
 import sys
 import time
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
 import httpx2 as httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from secretloom.testing.cluster import free_port, kill_with_parent
+from secretloom.testing.cluster import Cluster, free_port, kill_with_parent
 
 _TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -255,3 +257,29 @@ class FloorProcess(Process):
             await self._proc.wait()
             raise ProcessFailed(f"floor failed to start:\n{self.tail()}")
         return self
+
+
+async def api_requests(cp: Cluster) -> Counter[str]:
+    """Requests the API server has answered so far, by "VERB resource[/subresource]".
+
+    From its own `apiserver_request_total`, so a request that changed nothing
+    (a no-op apply, which no watch ever sees) is counted too. Watches are left
+    out: each is counted once, when it opens. Every client is counted: the
+    load generator and the bench's barriers as well as the implementation.
+    """
+    verify = ssl.create_default_context(cafile=str(cp.ca_cert))
+    headers = {"Authorization": f"Bearer {cp.admin.token}"}
+    async with httpx.AsyncClient(verify=verify, timeout=10.0) as http:
+        text = (await http.get(f"{cp.server}/metrics", headers=headers)).text
+    counts: Counter[str] = Counter()
+    for family in text_string_to_metric_families(text):
+        if family.name != "apiserver_request":
+            continue
+        for sample in family.samples:
+            labels = sample.labels
+            if sample.name != "apiserver_request_total" or labels.get("verb") == "WATCH":
+                continue
+            sub = labels.get("subresource")
+            name = f"{labels.get('verb')} {labels.get('resource')}" + (f"/{sub}" if sub else "")
+            counts[name] += int(sample.value)
+    return counts

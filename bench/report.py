@@ -662,7 +662,29 @@ def _scale(data: Json) -> str:
         f"{_fmt(ours['cold_start']['apiserver_cpu_s_per_sync'] * 1000, 2)} ms (the floor: "
         f"{_fmt(floor['cold_start']['cpu_s_per_sync'] * 1000, 2)} and "
         f"{_fmt(floor['cold_start']['apiserver_cpu_s_per_sync'] * 1000, 2)} ms).\n\n"
+        f"{_scale_requests(ours, floor)}"
         f"{_conditions(data, 'its run')}"
+    )
+
+
+def _scale_requests(ours: Json, floor: Json) -> str:
+    """API requests per change, from the API server's own counter (runs before it had none)."""
+    if "api_requests" not in ours["burst"] or "api_requests" not in floor["burst"]:
+        return ""
+
+    def phase(name: str) -> str:
+        def one(side: Json) -> str:
+            counts = side[name]["api_requests"]
+            spread = ", ".join(f"{verb} {n:,}" for verb, n in counts.items())
+            return f"{_fmt(side[name]['api_requests_per_change'], 3)} ({spread})"
+
+        return f"{name.capitalize()}: secretloom {one(ours)}; the floor {one(floor)}"
+
+    return (
+        "API requests per change, counted by the API server (`apiserver_request_total`, watches "
+        "left out), so a request that changed nothing counts too; every client is in it: the "
+        "load generator's source apply (one per change) and the bench's barriers as well as "
+        f"the implementation. {phase('steady')}. {phase('burst')}.\n\n"
     )
 
 

@@ -59,6 +59,9 @@ metrics; every count is read after a barrier on every target watch.
       burst:       updates, sent_s, converged_s, throughput_per_s, unlanded,
                    target_writes, cpu_s_per_change, apiserver_cpu_s_per_change,
                    etcd_cpu_s_per_change
+      steady and burst also: api_requests ("VERB resource": count, from the API
+                   server's apiserver_request_total: every client, watches left
+                   out, no-op requests counted) and api_requests_per_change
       rss_mb, peak_rss_mb                                   (after the burst)
     secretloom only:
       warm_restart, warm_restart_baseline: caches_synced_s, all_reconciled_s,
@@ -81,6 +84,7 @@ import random
 import shutil
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -302,6 +306,14 @@ class Scale:
         _log(f"warm restart ({label}): {result}")
         return result, proc
 
+    async def _requests(self, before: Counter[str], changes: int, into: Json) -> Counter[str]:
+        """API requests of the phase since `before` into `into`; the count now."""
+        now = await procs.api_requests(self.cp)
+        spent = now - before
+        into["api_requests"] = dict(sorted(spent.items()))
+        into["api_requests_per_change"] = round(spent.total() / changes, 3) if changes else None
+        return now
+
     async def load(self, proc: procs.Process, layouts: Sequence[Layout], out: Json) -> list[float]:
         """Steady and burst phases on a running implementation; its latencies (s)."""
         p = self.p
@@ -310,6 +322,7 @@ class Scale:
         try:
             await watches.barrier()
             meter = Meter(proc, self.servers, watches, p.settle_s)
+            requests = await procs.api_requests(self.cp)
             runs = await asyncio.gather(
                 *(
                     workload.steady(
@@ -332,10 +345,12 @@ class Scale:
                 "writes_per_change": round(phase.writes / sent, 3) if sent else None,
                 **_costs(phase, sent, "change"),
             }
+            requests = await self._requests(requests, sent, out["steady"])
             _log(f"{proc.name} steady: {out['steady']}")
             if watches.status is not None:
                 await asyncio.sleep(p.rest_s)
                 rest = await meter.phase()
+                requests = await procs.api_requests(self.cp)
                 out["rest"] = {
                     "seconds": round(rest.seconds, 1),
                     "target_writes": rest.writes,
@@ -367,6 +382,7 @@ class Scale:
                 "unlanded": sum(b.unlanded for b in bursts),
                 **_costs(phase, updates, "change"),
             }
+            await self._requests(requests, updates, out["burst"])
             _log(f"{proc.name} burst: {out['burst']}")
             out["rss_mb"] = round(proc.rss_bytes() / 1e6, 1)
             out["peak_rss_mb"] = round(proc.peak_rss_bytes() / 1e6, 1)
