@@ -30,11 +30,13 @@ new value may be accepted.
 
 from __future__ import annotations
 
+import functools
 import json
 import ssl
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import aiohttp
@@ -84,6 +86,7 @@ REQUEST_TIMEOUT = aiohttp.ClientTimeout(total=30.0)
 # Large enough for a worker pool plus watches; HTTP/1.1 needs one connection each.
 MAX_CONNECTIONS = 200
 _FAILURES = (aiohttp.ClientError, TimeoutError, CredentialError)
+_RECHECK = "recheck"  # the fence, in a request's trace context
 
 
 class KubeClient:
@@ -139,13 +142,17 @@ class KubeClient:
         unfenced: bool = False,
     ) -> Obj:
         await self._limiter.acquire()
-        if method != "GET" and not unfenced and self.fence is not None and not self.fence(path):
+        fence = self.fence if method != "GET" and not unfenced else None
+        if fence is not None and not fence(path):
             raise NotLeader()
         content = json.dumps(body).encode() if body is not None else None
         headers = {"Content-Type": content_type} if content is not None else {}
+        # Asked again once a connection is in hand, just before the request goes out:
+        # opening one (TCP, TLS) can take long enough for a pause to fall in between.
+        recheck = functools.partial(fence, path) if fence is not None else None
         try:
             async with self._response(
-                method, path, params=params, content=content, headers=headers
+                method, path, params=params, content=content, headers=headers, recheck=recheck
             ) as response:
                 payload = await response.read()
         except _FAILURES as err:
@@ -170,8 +177,12 @@ class KubeClient:
         content: bytes | None = None,
         headers: Mapping[str, str] | None = None,
         timeout: aiohttp.ClientTimeout | None = None,
+        recheck: Callable[[], bool] | None = None,
     ) -> AsyncIterator[aiohttp.ClientResponse]:
-        """The answer to one request, sent again once if a 401 brings a new credential."""
+        """The answer to one request, sent again once if a 401 brings a new credential.
+
+        `recheck` is the write fence, asked when the connection is ready (see `_fence_trace`).
+        """
         credentials = self._connection.auth
         sent = await credentials.authorize() if credentials is not None else None
         retried = False
@@ -183,6 +194,7 @@ class KubeClient:
                 data=content,
                 headers=_authorized(headers, sent),
                 timeout=timeout or REQUEST_TIMEOUT,
+                trace_request_ctx={_RECHECK: recheck},
             )
             if response.status == 401 and credentials is not None and sent and not retried:
                 again = await credentials.refused(sent)
@@ -337,7 +349,32 @@ def _session(verify: ssl.SSLContext, *, limit: int) -> aiohttp.ClientSession:
         headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
         timeout=REQUEST_TIMEOUT,
         trust_env=False,  # the kubeconfig's server, never a proxy from the environment
+        trace_configs=[_fence_trace()],
     )
+
+
+def _fence_trace() -> aiohttp.TraceConfig:
+    """Refuse a fenced write once its connection is ready, if the fence has closed meanwhile.
+
+    aiohttp announces a reused connection and a newly opened one (after the TLS
+    handshake) just before it writes the request, and releases the connection
+    when a hook raises. So a leader stopped between `request`'s first check and
+    the send (SIGSTOP, a frozen VM) finds the fence closed when it wakes, instead
+    of sending a write its Lease no longer covers (chaos run, leader-pause:
+    a status patch 7.3 s after the new leader acquired the Lease).
+    """
+
+    async def recheck(
+        _session: aiohttp.ClientSession, context: SimpleNamespace, _params: object
+    ) -> None:
+        check = (context.trace_request_ctx or {}).get(_RECHECK)
+        if check is not None and not check():
+            raise NotLeader()
+
+    trace = aiohttp.TraceConfig()
+    trace.on_connection_reuseconn.append(recheck)
+    trace.on_connection_create_end.append(recheck)
+    return trace
 
 
 def _authorized(headers: Mapping[str, str] | None, sent: Authorization | None) -> dict[str, str]:
