@@ -184,10 +184,9 @@ class KubeClient:
         `recheck` is the write fence, asked when the connection is ready (see `_fence_trace`).
         """
         credentials = self._connection.auth
-        sent = await credentials.authorize() if credentials is not None else None
-        retried = False
-        while True:
-            response = await self._http().request(
+
+        async def send(sent: Authorization | None) -> aiohttp.ClientResponse:
+            return await self._http().request(
                 method,
                 self._base + path,
                 params=_params(params),
@@ -196,17 +195,18 @@ class KubeClient:
                 timeout=timeout or REQUEST_TIMEOUT,
                 trace_request_ctx={_RECHECK: recheck},
             )
-            if response.status == 401 and credentials is not None and sent and not retried:
-                again = await credentials.refused(sent)
-                if again is not None:
-                    response.release()
-                    sent, retried = again, True
-                    continue
-            try:
-                yield response
-            finally:
+
+        sent = await credentials.authorize() if credentials is not None else None
+        response = await send(sent)
+        if response.status == 401 and credentials is not None and sent is not None:
+            again = await credentials.refused(sent)
+            if again is not None:
                 response.release()
-            return
+                response = await send(again)
+        try:
+            yield response
+        finally:
+            response.release()
 
     async def get(self, path: str) -> Obj:
         return await self.request("GET", path)
