@@ -239,7 +239,7 @@ class FanIn:
     ) -> None:
         self.kube, self.cp, self.scratch, self.params = kube, cp, scratch, params
         self.supported = supported  # the controller has the aggregated write mode's flag
-        self.server_pids = {n: cp.pids[n] for n in ("kube-apiserver", "etcd")}
+        self.server_pids = procs.servers(cp)
 
     async def start(self, impl: str, layout: workload.Layout) -> procs.Process:
         p, log = self.params, self.scratch / f"{layout.namespace}.log"

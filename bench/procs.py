@@ -39,6 +39,14 @@ from secretloom.testing.cluster import Cluster, free_port, kill_with_parent
 _TICKS = os.sysconf("SC_CLK_TCK")
 
 
+SERVERS = ("kube-apiserver", "etcd", "kube-controller-manager")
+
+
+def servers(cluster: Cluster) -> dict[str, int]:
+    """The control plane's processes whose CPU a phase accounts for, by name."""
+    return {name: cluster.pids[name] for name in SERVERS}
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time of `pid` so far (not of its children)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()

@@ -51,14 +51,16 @@ metrics; every count is read after a barrier on every target watch.
     secretloom / floor:
       cold_start:  seconds, target_writes, status_writes (secretloom: every
                    SecretSync write the watch saw, finalizer and status),
-                   cpu_s, apiserver_cpu_s, etcd_cpu_s            (the phase's totals)
-                   cpu_s_per_sync, apiserver_cpu_s_per_sync, etcd_cpu_s_per_sync
+                   cpu_s, apiserver_cpu_s, etcd_cpu_s, controller_manager_cpu_s,
+                   bench_cpu_s (this process: load generator and watches),
+                   machine_cpu_s (all of them)                   (the phase's totals)
+                   cpu_s_per_sync, apiserver_cpu_s_per_sync, etcd_cpu_s_per_sync,
+                   machine_cpu_s_per_sync
       steady:      changes, p50_ms, p95_ms, p99_ms, max_ms, target_writes,
                    writes_per_change, status_writes, seconds,
-                   cpu_s_per_change, apiserver_cpu_s_per_change, etcd_cpu_s_per_change
+                   the same CPU totals and per-change shares as cold_start
       burst:       updates, sent_s, converged_s, throughput_per_s, unlanded,
-                   target_writes, cpu_s_per_change, apiserver_cpu_s_per_change,
-                   etcd_cpu_s_per_change
+                   target_writes, the same CPU totals and per-change shares
       steady and burst also: api_requests ("VERB resource": count, from the API
                    server's apiserver_request_total: every client, watches left
                    out, no-op requests counted) and api_requests_per_change
@@ -193,6 +195,8 @@ class Meter:
             procs.cpu_seconds(self.servers["etcd"]),
             self.watches.writes,
             self.watches.status_writes,
+            procs.cpu_seconds(self.servers["kube-controller-manager"]),
+            time.process_time(),
         )
 
     async def phase(self) -> Phase:
@@ -216,9 +220,13 @@ def _costs(phase: Phase, per: int, unit: str) -> Json:
         "cpu_s": round(phase.cpu_s, 3),
         "apiserver_cpu_s": round(phase.apiserver_cpu_s, 3),
         "etcd_cpu_s": round(phase.etcd_cpu_s, 3),
+        "controller_manager_cpu_s": round(phase.controller_manager_cpu_s, 3),
+        "bench_cpu_s": round(phase.bench_cpu_s, 3),
+        "machine_cpu_s": round(phase.machine_cpu_s, 3),
         f"cpu_s_per_{unit}": each(phase.cpu_s),
         f"apiserver_cpu_s_per_{unit}": each(phase.apiserver_cpu_s),
         f"etcd_cpu_s_per_{unit}": each(phase.etcd_cpu_s),
+        f"machine_cpu_s_per_{unit}": each(phase.machine_cpu_s),
     }
 
 
@@ -227,7 +235,7 @@ class Scale:
         self, kube: KubeClient, cp: local.Cluster, scratch: Path, p: Params, profile: Profile | None
     ) -> None:
         self.kube, self.cp, self.scratch, self.p, self.profile = kube, cp, scratch, p, profile
-        self.servers = {n: cp.pids[n] for n in ("kube-apiserver", "etcd")}
+        self.servers = procs.servers(cp)
         per = p.syncs_per_namespace
         self.ours = [Layout(f"scale-sl-{i}", per, per) for i in range(p.namespaces)]
         self.floors = [Layout(f"scale-floor-{i}", per, per) for i in range(p.namespaces)]
