@@ -53,6 +53,28 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / _TICKS  # utime, stime
 
 
+async def quiet(
+    pids: dict[str, int], *, busy: float, window: float = 5.0, limit: float = 300.0
+) -> tuple[float, float]:
+    """Wait until `pids` together use less than `busy` cores over `window` seconds.
+
+    A bulk write leaves the control plane working for minutes after its last
+    answer (100,000 Secrets: etcd compaction, the watch cache, the garbage
+    collector's graph of every Secret); a phase measured then is charged for it,
+    in CPU per change and in latency (bench/notes.md, session 7). Returns the
+    seconds waited and the cores used over the last window; gives up after
+    `limit` seconds, and the caller records what it found either way.
+    """
+    started = time.perf_counter()
+    while True:
+        before = sum(cpu_seconds(pid) for pid in pids.values())
+        await asyncio.sleep(window)
+        cores = (sum(cpu_seconds(pid) for pid in pids.values()) - before) / window
+        waited = time.perf_counter() - started
+        if cores < busy or waited >= limit:
+            return waited, cores
+
+
 class ProcessFailed(Exception):
     """A process under test exited or never became ready; the message quotes its log."""
 

@@ -664,6 +664,7 @@ def _scale(data: Json) -> str:
         f"{_fmt(floor['cold_start']['apiserver_cpu_s_per_sync'] * 1000, 2)} ms).\n\n"
         f"{_scale_requests(ours, floor)}"
         f"{_scale_machine(ours, floor)}"
+        f"{_scale_quiet(ours, floor, p)}"
         f"{_conditions(data, 'its run')}"
     )
 
@@ -686,6 +687,25 @@ def _scale_requests(ours: Json, floor: Json) -> str:
         "left out), so a request that changed nothing counts too; every client is in it: the "
         "load generator's source apply (one per change) and the bench's barriers as well as "
         f"the implementation. {phase('steady')}. {phase('burst')}.\n\n"
+    )
+
+
+def _scale_quiet(ours: Json, floor: Json, p: Json) -> str:
+    """How long each measured phase waited for the control plane to rest (newer runs only)."""
+    if "quiet" not in ours or "quiet" not in floor:
+        return ""
+
+    def waits(side: Json) -> str:
+        return ", ".join(
+            f"{phase} {_fmt(w['waited_s'], 0)} s ({_fmt(w['cores'], 2)} cores)"
+            for phase, w in side["quiet"].items()
+        )
+
+    return (
+        "Each steady phase and burst began once the API server, etcd and controller-manager "
+        f"together used under {_fmt(p['quiet_cores'], 2)} cores over "
+        f"{_fmt(p['quiet_window_s'], 0)} s, with etcd compaction off (bench/scale.py): "
+        f"secretloom waited {waits(ours)}; the floor {waits(floor)}.\n\n"
     )
 
 

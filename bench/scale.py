@@ -41,6 +41,13 @@ The floor (bench/floor.py `--namespaces`, one process, as many workers): its
 initial pass over every source (cold start), then the same steady and burst
 phases with the same seeds. The two never run at the same time.
 
+Each implementation's steady phase and burst start only once the control
+plane is at rest (API server, etcd and controller-manager under `quiet_cores`
+over `quiet_window_s`, `quiet_limit_s` at most: procs.quiet), and the API server's
+periodic etcd compaction is off (NO_COMPACTION): background work of the
+control plane lands in whichever phase runs then, and a run is compared with
+itself.
+
 Writes are counted from the API server's watch (one workload.TargetWatch per
 namespace, one cluster-wide SecretSync watch), never from the controller's
 metrics; every count is read after a barrier on every target watch.
@@ -65,6 +72,7 @@ metrics; every count is read after a barrier on every target watch.
                    server's apiserver_request_total: every client, watches left
                    out, no-op requests counted) and api_requests_per_change
       rss_mb, peak_rss_mb                                   (after the burst)
+      quiet:       steady, burst: waited_s, cores (the wait before each phase)
     secretloom only:
       warm_restart, warm_restart_baseline: caches_synced_s, all_reconciled_s,
                    target_writes, status_writes, rss_mb, cpu_s
@@ -102,6 +110,10 @@ from secretloom.runtime.resources import SECRET_SYNCS
 from secretloom.testing import cluster as local
 
 Profile = tuple[Path, Path]  # (py-spy, output directory)
+# The API server compacts etcd every 5 minutes; with 100,000 Secrets one compaction
+# costs the API server and etcd ~5 CPU-seconds, landing in whichever phase runs then
+# (bench/notes.md, session 7). Off here, so neither implementation pays for it.
+NO_COMPACTION = ("--etcd-compaction-interval=0",)
 
 
 def _log(message: str) -> None:
@@ -125,6 +137,9 @@ class Params:
     qps: float = 0.0
     client_burst: int = 100
     settle_s: float = 2.0
+    quiet_cores: float = 0.15  # the control plane at rest uses ~0.03 (bench/notes.md, session 7)
+    quiet_window_s: float = 5.0
+    quiet_limit_s: float = 120.0
     ready_timeout: float = 900.0
     seed: int = 5
 
@@ -144,6 +159,8 @@ SMOKE = replace(
     rest_s=0.5,
     burst=20,
     settle_s=0.3,
+    quiet_window_s=1.0,
+    quiet_limit_s=5.0,
     ready_timeout=120.0,
 )
 SIZES = {"full": FULL, "tenth": TENTH, "smoke": SMOKE}
@@ -322,6 +339,17 @@ class Scale:
         into["api_requests_per_change"] = round(spent.total() / changes, 3) if changes else None
         return now
 
+    async def _quiet(self) -> Json:
+        """Wait for the control plane to be at rest before a measured phase (procs.quiet)."""
+        waited, cores = await procs.quiet(
+            self.servers,
+            busy=self.p.quiet_cores,
+            window=self.p.quiet_window_s,
+            limit=self.p.quiet_limit_s,
+        )
+        _log(f"control plane at {cores:.2f} cores after {waited:.0f}s")
+        return {"waited_s": round(waited, 1), "cores": round(cores, 3)}
+
     async def load(self, proc: procs.Process, layouts: Sequence[Layout], out: Json) -> list[float]:
         """Steady and burst phases on a running implementation; its latencies (s)."""
         p = self.p
@@ -329,6 +357,7 @@ class Scale:
         await watches.start()
         try:
             await watches.barrier()
+            out["quiet"] = {"steady": await self._quiet(), "burst": None}
             meter = Meter(proc, self.servers, watches, p.settle_s)
             requests = await procs.api_requests(self.cp)
             runs = await asyncio.gather(
@@ -365,6 +394,9 @@ class Scale:
                     "status_writes": rest.status_writes,
                 }
             share = max(1, p.burst // len(layouts))
+            out["quiet"]["burst"] = await self._quiet()
+            await meter.phase()  # the wait is no part of the burst
+            requests = await procs.api_requests(self.cp)
             started = time.perf_counter()
             bursts = await asyncio.gather(
                 *(
@@ -526,7 +558,9 @@ def targets(summary: Json, p: Params) -> list[record.Target]:
 async def _on_own_control_plane(p: Params, profile: Profile | None) -> tuple[Json, Json, Json]:
     with tempfile.TemporaryDirectory(prefix="bench-scale-") as tmp:
         scratch = Path(tmp)
-        with local.running(scratch / "cp", die_with_parent=True) as cp:
+        with local.running(
+            scratch / "cp", die_with_parent=True, apiserver_args=NO_COMPACTION
+        ) as cp:
             async with KubeClient.from_kubeconfig(cp.kubeconfig, qps=0) as kube:
                 await crds.install(kube, admission.bundle())
                 server = (await kube.get("/version")).get("gitVersion", "unknown")
