@@ -58,10 +58,9 @@ async def quiet(
 ) -> tuple[float, float]:
     """Wait until `pids` together use less than `busy` cores over `window` seconds.
 
-    A bulk write leaves the control plane working for minutes after its last
-    answer (100,000 Secrets: etcd compaction, the watch cache, the garbage
-    collector's graph of every Secret); a phase measured then is charged for it,
-    in CPU per change and in latency (bench/notes.md, session 7). Returns the
+    The control plane has work of its own (etcd compaction, periodic upkeep);
+    a phase that starts while it runs is charged for it, in CPU per change and
+    in latency (bench/notes.md, session 7). Returns the
     seconds waited and the cores used over the last window; gives up after
     `limit` seconds, and the caller records what it found either way.
     """

@@ -132,7 +132,7 @@ class Params:
     rest_s: float = 65.0  # > the 60 s deferral of source versions (see phase 6)
     # 3,000 of the 10,000 sources, once each: a burst of 1,000 lasts ~4 s, and the API
     # server's own CPU per change then varied 3.4-5.9 ms between phases with the same
-    # requests (one of its garbage collections more or less; bench/notes.md, session 7).
+    # requests, for reasons not all found (bench/notes.md, session 7).
     burst: int = 3000
     burst_concurrency: int = 32
     workers: int = 4  # controller workers = floor workers
