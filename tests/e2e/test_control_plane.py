@@ -125,3 +125,19 @@ def test_cli_up_kubectl_down_leaves_no_process(cluster: local.Cluster, tmp_path:
             or "Z" in Path(f"/proc/{pid}/stat").read_text().split()[2]
         ), name
     assert not data_dir.exists()
+
+
+def test_a_failed_start_names_the_process_and_leaves_nothing_running(
+    cluster: local.Cluster, tmp_path: Path
+) -> None:
+    data_dir = tmp_path / "bad-flag"
+    with pytest.raises(local.ControlPlaneError) as failed:
+        local.start(data_dir, bin_dir=cluster.bin_dir, apiserver_args=("--no-such-flag",))
+    message = str(failed.value)
+    assert message.startswith("kube-apiserver exited during start-up (exit code 1)"), message
+    assert "unknown flag: --no-such-flag" in message
+    state = json.loads((data_dir / "state.json").read_text())
+    assert sorted(state["pids"]) == ["etcd", "kube-apiserver"]
+    for name, pid in state["pids"].items():
+        assert not local.is_alive(pid), name
+    assert (data_dir / "logs" / "kube-apiserver.log").is_file()  # kept for the reader
