@@ -6,6 +6,7 @@ import asyncio
 import base64
 import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -141,3 +142,27 @@ def test_a_failed_start_names_the_process_and_leaves_nothing_running(
     for name, pid in state["pids"].items():
         assert not local.is_alive(pid), name
     assert (data_dir / "logs" / "kube-apiserver.log").is_file()  # kept for the reader
+
+
+def test_a_start_whose_port_was_taken_starts_again_on_new_ports(
+    cluster: local.Cluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The race `free_port` leaves open, forced: the API server's port is taken before it binds."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        picks: list[int] = []
+        real = local.free_port
+
+        def pick() -> int:
+            picks.append(port if not picks else real())  # the first pick is the API server's
+            return picks[-1]
+
+        monkeypatch.setattr(local, "free_port", pick)
+        with local.running(tmp_path / "retried", bin_dir=cluster.bin_dir) as started:
+            assert started.ready()
+            assert started.server != f"https://127.0.0.1:{port}"
+            log = (tmp_path / "retried" / "logs" / "kube-apiserver.log").read_text()
+    assert len(picks) == 6  # three ports an attempt: the first attempt failed, the second started
+    assert "address already in use" not in log  # the data directory is the new attempt's

@@ -71,3 +71,10 @@ def test_a_child_that_never_gets_ready_times_out(tmp_path: Path) -> None:
     finally:
         child.kill()
         child.wait()
+
+
+def test_a_port_taken_at_start_up_is_told_apart_from_other_failures(tmp_path: Path) -> None:
+    said = "listen tcp 127.0.0.1:40000: bind: address already in use"
+    child = spawn(tmp_path, "etcd", f"echo '{said}'; exit 1")
+    with pytest.raises(local.PortInUse, match="etcd exited during start-up"):
+        local.wait_started({"etcd": child}, tmp_path, lambda: False, "ready", 10)

@@ -27,6 +27,7 @@ Design choices:
   100 reads right after starting kube-apiserver), so the identity check that
   guards `stop()` would call a healthy process dead. A start that fails stops
   its own children by handle too: an unreaped child's PID cannot be reused.
+  A start whose process found its port taken starts again on new ports.
 - Fault injection (bench/chaos.py) restarts one process of a running cluster:
   `stop_process` stops it by PID under the same rule as `stop()` and returns
   its command line, read from /proc, so `start_process` brings back exactly
@@ -59,12 +60,19 @@ from secretloom.testing import assets, pki
 
 _BUILD_SCRIPT = assets.path("hack/build-controlplane.sh")
 _STOP_ORDER = ("kube-controller-manager", "kube-apiserver", "etcd")
+_START_ATTEMPTS = 3
+# What Go's net.Listen says, in etcd's and the API server's logs, when a port is taken.
+_PORT_IN_USE = "address already in use"
 ADMIN_USER = "secretloom-admin"
 NONADMIN_USER = "secretloom-user"
 
 
 class ControlPlaneError(Exception):
     """The control plane could not be built, started or stopped; the message says why."""
+
+
+class PortInUse(ControlPlaneError):
+    """A process exited at start-up because its port was taken since `free_port` chose it."""
 
 
 def cache_root() -> Path:
@@ -242,12 +250,30 @@ def start(
     Usable means `/readyz` answers 200 and the controller-manager has created the
     `default` service account (so garbage collection and namespace deletion run).
     `apiserver_args` adds flags (tests that need e.g. `--watch-cache=false`).
+
+    A start whose port was taken before its process bound it starts again on new ports
+    (`free_port` closes the port it picked, and any outgoing connection may draw that
+    port from the same ephemeral range before the server binds it); other failures
+    are reported at once.
     """
     bin_dir = bin_dir or binaries()
     if (data_dir / "state.json").exists():
         existing = Cluster.load(data_dir)
         if any(existing.running().values()):
             raise ControlPlaneError(f"a cluster is already running in {data_dir}")
+    for _ in range(_START_ATTEMPTS - 1):
+        with contextlib.suppress(PortInUse):
+            return _start_once(data_dir, bin_dir, die_with_parent, timeout, apiserver_args)
+    return _start_once(data_dir, bin_dir, die_with_parent, timeout, apiserver_args)
+
+
+def _start_once(
+    data_dir: Path,
+    bin_dir: Path,
+    die_with_parent: bool,
+    timeout: float,
+    apiserver_args: tuple[str, ...],
+) -> Cluster:
     shutil.rmtree(data_dir, ignore_errors=True)
     data_dir.mkdir(parents=True)
     data_dir.chmod(0o700)
@@ -439,9 +465,11 @@ def wait_started(
         for name, child in children.items():
             if child.poll() is not None:
                 log = logs / f"{name}.log"
-                raise ControlPlaneError(
+                tail = _tail(log)
+                error = PortInUse if _PORT_IN_USE in tail else ControlPlaneError
+                raise error(
                     f"{name} exited during start-up ({_exit_reason(child.returncode)}); "
-                    f"last lines of {log}:\n{_tail(log)}"
+                    f"last lines of {log}:\n{tail}"
                 )
         with contextlib.suppress(httpx.HTTPError):
             if ready():
