@@ -86,6 +86,7 @@ async def run(bench: Bench) -> Json:
             "path": KV,
             "version": "v2",
             "auth": {"tokenSecretRef": {"name": "bao-token", "key": "token"}},
+            "dynamicPaths": [f"{mount}/creds/app"],
         }
         await bench.kube.apply(
             SECRET_STORES.path(NAMESPACE, "bao"),

@@ -10,6 +10,7 @@ kubectl's own output. Without the policies every request below is admitted.
 from __future__ import annotations
 
 import functools
+import json
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -405,6 +406,41 @@ async def test_an_update_is_checked_when_it_changes_the_spec(
         refusal("get", "Secret", "other", namespace, "spec.data[key=k].from.secret", READ)
         in printed
     )
+
+
+async def test_an_owner_reference_is_checked_like_a_spec_change(
+    kube: KubeClient, cluster: local.Cluster, namespace: str, tmp_path: Path
+) -> None:
+    """A SealedSecret controls the spec of the SecretSync it owns: naming one's own SealedSecret
+    the controller of someone else's SecretSync, with `spec` untouched, would have the
+    SealedSecret controller retarget it into a Secret the tenant reads."""
+    await tenant(kube, cluster, namespace, rule("secrets", "patch", "create", names=("app",)))
+    admin_made = secret_sync("admin-made", "app", {"k": "other"})["spec"]
+    await kit.apply_sync(kube, namespace, "admin-made", admin_made)
+    reference = {
+        "apiVersion": "secretloom.io/v1alpha1",
+        "kind": "SealedSecret",
+        "name": "admin-made",
+        "uid": str(uuid.uuid4()),
+        "controller": True,
+    }
+    adopt = json.dumps({"metadata": {"ownerReferences": [reference]}})
+    printed = kubectl(
+        cluster, "patch", "secretsync", "admin-made", "-n", namespace, "--type=merge", "-p", adopt
+    )
+    assert (
+        refusal("get", "Secret", "other", namespace, "spec.data[key=k].from.secret", READ)
+        in printed
+    )
+    assert not (await kit.get_sync(kube, namespace, "admin-made"))["metadata"].get(
+        "ownerReferences"
+    )
+    # Its own SecretSync, which it may author whole, the tenant may give an owner.
+    assert create(cluster, tmp_path, namespace, secret_sync("own", "app", {"k": "mine"})) == ""
+    patched = kubectl(
+        cluster, "patch", "secretsync", "own", "-n", namespace, "--type=merge", "-p", adopt
+    )
+    assert patched == ""
 
 
 async def test_a_cluster_secret_store_is_checked_in_its_credentials_namespace(

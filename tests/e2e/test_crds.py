@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from secretloom.api.crd import SECRET_SYNC
+from secretloom.api.crd import SECRET_STORE, SECRET_SYNC
 from secretloom.runtime.kube import ApiError, KubeClient
-from secretloom.runtime.resources import SECRET_SYNCS
+from secretloom.runtime.resources import SECRET_STORES, SECRET_SYNCS
 
 
 def _sync(spec: dict[str, Any]) -> dict[str, Any]:
@@ -51,6 +51,24 @@ VALID_ENTRY = {"key": "token", "from": {"secret": "source", "key": "token"}}
             'spec.data[1]: Duplicate value: {"key":"token"}',
         ),
         ({"target": {"name": "t"}, "data": []}, "spec.data"),
+        (
+            {
+                "target": {"name": "t"},
+                "dynamic": [{"store": {"name": "v"}, "path": "auth/token/lookup-self"}],
+            },
+            'spec.dynamic[0].path: Invalid value: "string": path must not start with auth/',
+        ),
+        (
+            {"target": {"name": "t"}, "dynamic": [{"store": {"name": "v"}, "path": "/sys/raw"}]},
+            "spec.dynamic[0].path",
+        ),
+        (
+            {
+                "target": {"name": "t"},
+                "dynamic": [{"store": {"name": "v"}, "path": "db/creds/a", "revokeGrace": "2h"}],
+            },
+            "revokeGrace must be at most 1h",
+        ),
     ],
 )
 async def test_malformed_secretsync_is_refused_with_the_field_named(
@@ -86,3 +104,28 @@ async def test_valid_secretsync_gets_defaults(kube: KubeClient, namespace: str) 
         "force": False,
         "type": "Opaque",
     }
+
+
+@pytest.mark.parametrize(
+    "pattern", ["cubbyhole/*", "identity/oidc/token/*", "/sys", "auth/token/*"]
+)
+async def test_a_store_cannot_let_dynamic_paths_reach_its_own_identity(
+    kube: KubeClient, namespace: str, pattern: str
+) -> None:
+    vault = {
+        "server": "https://vault.example",
+        "path": "secret",
+        "auth": {"tokenSecretRef": {"name": "t", "key": "token"}},
+        "dynamicPaths": ["database/creds/*", pattern],
+    }
+    body = {
+        "apiVersion": SECRET_STORE.api_version,
+        "kind": SECRET_STORE.kind,
+        "metadata": {"name": "bad"},
+        "spec": {"provider": {"vault": vault}},
+    }
+    with pytest.raises(ApiError) as refused:
+        await kube.create(SECRET_STORES.path(namespace), body)
+    assert refused.value.status == 422
+    assert "spec.provider.vault.dynamicPaths[1]" in refused.value.message
+    assert "path must not start with auth/, sys/, cubbyhole/, identity/" in refused.value.message

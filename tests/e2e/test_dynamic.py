@@ -34,6 +34,7 @@ from tests.openbao.support import (
     TTL,
     database_engine,
     lease_policy,
+    live_leases,
     make_token,
     unique,
     write_policy,
@@ -42,13 +43,9 @@ from tests.openbao.support import (
 TARGET = "db-creds"
 
 
-def live_leases(root: Any, mount: str) -> int:
-    """Leases OpenBao holds under the role, issued and neither expired nor revoked."""
-    try:
-        found = root.adapter.request("LIST", f"/v1/sys/leases/lookup/{mount}/creds/app")
-    except Exception:
-        return 0
-    return len(found["data"]["keys"])
+def dynamic_store(server: str, mount: str) -> dict[str, Any]:
+    """The test's store, letting SecretSyncs issue from the database mount and nothing else."""
+    return sk.vault(server, dynamicPaths=[f"{mount}/creds/*", f"{mount}/static-creds/*"])
 
 
 async def credentials(kube: KubeClient, namespace: str) -> tuple[str, str, str]:
@@ -87,7 +84,7 @@ async def test_a_lease_is_renewed_kept_across_restarts_replaced_and_revoked(
     seen: list[tuple[str, str, str]] = []
     async with sk.controller(kube, namespace):
         await sk.put_token(kube, namespace, token)
-        await sk.apply_store(kube, namespace, "vault", sk.vault(bao.address))
+        await sk.apply_store(kube, namespace, "vault", dynamic_store(bao.address, mount))
         await kit.apply_sync(kube, namespace, "db", spec)
         await kit.wait_condition(kube, namespace, "db", "Ready", timeout=20)
         first = await credentials(kube, namespace)
@@ -175,7 +172,7 @@ async def test_a_static_role_is_followed_through_its_rotations(
     }
     async with sk.controller(kube, namespace):
         await sk.put_token(kube, namespace, token)
-        await sk.apply_store(kube, namespace, "vault", sk.vault(bao.address))
+        await sk.apply_store(kube, namespace, "vault", dynamic_store(bao.address, mount))
         await kit.apply_sync(kube, namespace, "db", spec)
         await kit.wait_condition(kube, namespace, "db", "Ready", timeout=20)
         first, password, lease_id = await credentials(kube, namespace)
@@ -210,7 +207,7 @@ async def test_removing_the_entry_revokes_its_lease(
     }
     async with sk.controller(kube, namespace, aggregate_writers=aggregate_writers):
         await sk.put_token(kube, namespace, token)
-        await sk.apply_store(kube, namespace, "vault", sk.vault(bao.address))
+        await sk.apply_store(kube, namespace, "vault", dynamic_store(bao.address, mount))
         await kit.put_secret(kube, namespace, "db-host", {"host": "db"}, manager="dba")
         await kit.apply_sync(kube, namespace, "db", spec)
         await kit.wait_condition(kube, namespace, "db", "Ready", timeout=20)

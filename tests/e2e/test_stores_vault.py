@@ -254,3 +254,30 @@ async def test_a_restart_polls_only_what_is_due_or_never_synced(
     assert sk.audited_reads(bao, new_path) >= 1
     assert sk.audited_reads(bao, synced_path) == reads  # resumed from its target, not polled
     assert after["status"] == before["status"]
+
+
+async def test_owner_with_retain_keeps_every_key_it_wrote_data_from_included(
+    kube: KubeClient, namespace: str, bao: OpenBaoServer, root: Any
+) -> None:
+    """Retain means the keys stay: dataFrom's as well as data's, only the ownerReference goes."""
+    path = unique("retained")
+    sk.seed(root, path, a="a-1", b="b-1")
+    spec = sk.sync(
+        "kept",
+        {"one": sk.from_store("vault", path, "a")},
+        dataFrom=[{"store": {"name": "vault"}, "path": path, "prefix": "all-"}],
+    )
+    spec["target"] |= {"creationPolicy": "Owner", "deletionPolicy": "Retain"}
+    async with sk.controller(kube, namespace):
+        await sk.put_token(kube, namespace, token_for(root, f"{KV2}/data/{path}"))
+        await sk.apply_store(kube, namespace, "vault", sk.vault(bao.address))
+        await kit.apply_sync(kube, namespace, "owner", spec)
+        await kit.wait_condition(kube, namespace, "owner", "Ready")
+        written = kit.values(await kit.get_secret(kube, namespace, "kept"))
+        assert written == {"one": "a-1", "all-a": "a-1", "all-b": "b-1"}
+        await kube.delete(SECRET_SYNCS.path(namespace, "owner"))
+        await kit.wait_all_finalized(kube, namespace)
+    await asyncio.sleep(2)  # the garbage collector's time to act, were there a reference
+    kept = await kit.get_secret(kube, namespace, "kept")
+    assert kept is not None and not kept["metadata"].get("ownerReferences")
+    assert kit.values(kept) == written

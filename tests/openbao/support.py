@@ -209,6 +209,15 @@ def database_engine(
     return mount
 
 
+def live_leases(root: Any, mount: str) -> int:
+    """Leases OpenBao holds under the role, issued and neither expired nor revoked."""
+    try:
+        found = root.adapter.request("LIST", f"/v1/sys/leases/lookup/{mount}/creds/app")
+    except Exception:
+        return 0
+    return len(found["data"]["keys"])
+
+
 def lease_policy(mount: str) -> str:
     return (
         f'path "{mount}/creds/app" {{ capabilities = ["read"] }}\n'

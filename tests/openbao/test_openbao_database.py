@@ -16,6 +16,7 @@ import logging
 import time
 from typing import Any
 
+import hvac
 import pytest
 
 from secretloom.providers.protocol import (
@@ -36,6 +37,7 @@ from .support import (
     OpenProvider,
     database_engine,
     lease_policy,
+    live_leases,
     make_approle,
     make_token,
     store,
@@ -62,7 +64,9 @@ async def test_issued_credentials_log_in_survive_renewal_and_die_on_revocation(
     caplog.set_level(logging.DEBUG)
     mount = database_engine(root, postgres)
     token = make_token(root, write_policy(root, lease_policy(mount)), ttl="1h")
-    vault = open_provider(token_store(bao.address), token_objects(token))
+    vault = open_provider(
+        token_store(bao.address, dynamicPaths=[f"{mount}/*/*"]), token_objects(token)
+    )
     assert isinstance(vault, LeaseProvider)
 
     issued_at = time.monotonic()
@@ -118,7 +122,9 @@ async def test_a_client_that_issued_leases_never_revokes_its_token(
     mount = database_engine(root, postgres)
     app_role = make_approle(root, write_policy(root, lease_policy(mount)), ttl="1h")
     objects = Objects(secrets={("approle", "secret-id"): app_role.secret_id.encode()})
-    vault = VaultProvider(store(bao.address, app_role.auth()), objects.context())
+    vault = VaultProvider(
+        store(bao.address, app_role.auth(), dynamicPaths=[f"{mount}/creds/*"]), objects.context()
+    )
     try:
         lease = await vault.issue(ValueRef(f"{mount}/creds/app"))
     finally:
@@ -133,7 +139,9 @@ async def test_refusals_name_the_path_never_a_secret(
 ) -> None:
     mount = database_engine(root, postgres)
     token = make_token(root, write_policy(root, lease_policy(mount)), ttl="1h")
-    vault = open_provider(token_store(bao.address), token_objects(token))
+    vault = open_provider(
+        token_store(bao.address, dynamicPaths=[f"{mount}/*/*"]), token_objects(token)
+    )
     with pytest.raises(ProviderError) as denied:
         await vault.issue(ValueRef(f"{mount}/creds/other"))
     assert f"path '{mount}/creds/other'" in str(denied.value)
@@ -141,6 +149,29 @@ async def test_refusals_name_the_path_never_a_secret(
     with pytest.raises(InvalidConfig):
         await vault.issue(ValueRef(f"{mount}/creds/../../sys/raw"))
     await vault.revoke(f"{mount}/creds/app/not-a-lease")  # idempotent: already gone is done
+
+
+async def test_a_store_issues_only_what_its_dynamic_paths_list_and_never_its_own_token(
+    bao: OpenBaoServer, root: Any, postgres: PostgresServer, open_provider: OpenProvider
+) -> None:
+    """`auth/token/lookup-self` answers every token with itself: issued, it would be a key."""
+    mount = database_engine(root, postgres)
+    # With Vault's default policy, as most tokens have: it may read auth/token/lookup-self.
+    created = root.auth.token.create(policies=[write_policy(root, lease_policy(mount))], ttl="1h")
+    token = created["auth"]["client_token"]
+    unlisted = open_provider(
+        token_store(bao.address, dynamicPaths=[f"{mount}/static-creds/*"]), token_objects(token)
+    )
+    with pytest.raises(InvalidConfig, match="the store's dynamicPaths do not list this path"):
+        await unlisted.issue(ValueRef(f"{mount}/creds/app"))
+    assert live_leases(root, mount) == 0
+
+    anything = open_provider(token_store(bao.address, dynamicPaths=["*/*/*"]), token_objects(token))
+    with pytest.raises(InvalidConfig, match="paths under auth/ are never issued") as refused:
+        await anything.issue(ValueRef("auth/token/lookup-self"))
+    assert token not in str(refused.value)
+    # What the refusal withholds: the store's token may read its own id there.
+    assert hvac.Client(url=bao.address, token=token).auth.token.lookup_self()["data"]["id"] == token
 
 
 async def test_a_static_role_is_read_without_a_lease_and_rotated_by_the_engine(
@@ -160,7 +191,9 @@ async def test_a_static_role_is_read_without_a_lease_and_rotated_by_the_engine(
     )
     policy = f'path "{mount}/static-creds/static" {{ capabilities = ["read"] }}'
     token = make_token(root, write_policy(root, policy), ttl="1h")
-    vault = open_provider(token_store(bao.address), token_objects(token))
+    vault = open_provider(
+        token_store(bao.address, dynamicPaths=[f"{mount}/*/*"]), token_objects(token)
+    )
 
     first = await vault.issue(ValueRef(f"{mount}/static-creds/static"))
     assert (first.lease_id, first.fingerprint, first.renewable) == ("", "", False)

@@ -9,8 +9,9 @@ import pytest
 from pydantic import ValidationError
 
 from secretloom.api import crd
-from secretloom.api.secretsync import SecretSyncSpec, duration_seconds
+from secretloom.api.secretsync import DynamicEntry, SecretSyncSpec, duration_seconds
 from secretloom.api.stores import ClusterSecretStoreSpec, LabelSelector, SecretStoreSpec
+from secretloom.api.vault import VaultProviderSpec, dynamic_path_allowed
 from secretloom.controllers.secretstore.lookup import StoreProblem, parse
 from secretloom.controllers.secretstore.scope import refusal, selector_matches
 from secretloom.providers import registry
@@ -186,3 +187,29 @@ def test_configmap_keys_and_credential_semantics() -> None:
     assert key_bytes(configmap, "ConfigMap", "c", "bin") == b"\x00"
     with pytest.raises(InvalidConfig, match="Secret 'vault-token' not found in namespace 'apps'"):
         key_bytes(None, "Secret", "vault-token", "token", missing=InvalidConfig, namespace="apps")
+
+
+@pytest.mark.parametrize(
+    "path", ["auth/token/lookup-self", "/sys/raw", "cubbyhole/x", "identity/oidc/token/r", "auth"]
+)
+def test_a_dynamic_entry_never_names_the_stores_own_identity(path: str) -> None:
+    with pytest.raises(ValidationError, match="path must not start with"):
+        DynamicEntry.model_validate({"store": {"name": "v"}, "path": path})
+
+
+def test_dynamic_paths_match_segment_by_segment_and_never_a_reserved_root() -> None:
+    patterns = ("database/creds/*", "/pki/issue/web/")
+    assert dynamic_path_allowed("database/creds/app", patterns)
+    assert dynamic_path_allowed("pki/issue/web", patterns)
+    assert not dynamic_path_allowed("database/creds/app/rotate", patterns)  # * stays in a segment
+    assert not dynamic_path_allowed("database/static-creds/app", patterns)
+    assert not dynamic_path_allowed("database/creds/app", ())  # nothing listed: nothing issued
+    with pytest.raises(ValidationError, match="dynamicPaths must not name paths under sys/"):
+        VaultProviderSpec.model_validate(
+            {
+                "server": "https://v",
+                "path": "secret",
+                "auth": {"tokenSecretRef": {"name": "t", "key": "k"}},
+                "dynamicPaths": ["sys/*"],
+            }
+        )

@@ -24,10 +24,11 @@ to run) whether the requesting user may do each of those things themselves:
 
 Trade-offs:
 
-* Only CREATE, and UPDATEs that change `spec`, are checked (`matchConditions`):
-  the controller's finalizer patches, the garbage collector and label edits
-  pass untouched, and an UPDATE that changes `spec` is checked whole, as if the
-  object were created by that user.
+* Only CREATE, and UPDATEs that change `spec` or `metadata.ownerReferences`, are
+  checked (`matchConditions`): the controller's finalizer patches and label edits
+  pass untouched, and such an UPDATE is checked whole, as if the object were
+  created by that user. Owner references count because they decide who acts for
+  the object: a SecretSync's controlling SealedSecret rewrites its spec.
 * An authorizer check costs 350,000 in Kubernetes' CEL cost model and a policy
   may spend 10,000,000 per request (k8s.io/apiserver pkg/cel/library/cost.go,
   pkg/apis/cel/config.go), so one policy can check about 28 names while
@@ -61,8 +62,15 @@ RUNTIME_COST_BUDGET = 10_000_000
 AUTHORIZER_CHECK_COST = 350_000
 SLOTS_PER_POLICY = RUNTIME_COST_BUDGET // AUTHORIZER_CHECK_COST - 2
 
-# CREATE, and an UPDATE only when it changes what the object asks for.
-SPEC_CHANGED = "request.operation != 'UPDATE' || object.spec != oldObject.spec"
+# CREATE, and an UPDATE only when it changes what the object asks for (`spec`) or who acts
+# for it (`ownerReferences`): the SealedSecret controller writes the spec of the SecretSync it
+# controls, so an owner reference added by an edit that leaves `spec` alone would hand it, and
+# the SealedSecret's author, a SecretSync someone else authored.
+_OWNERS = "(has({0}.metadata.ownerReferences) ? {0}.metadata.ownerReferences : [])"
+CHECKED_UPDATE = (
+    "request.operation != 'UPDATE' || object.spec != oldObject.spec"
+    f" || {_OWNERS.format('object')} != {_OWNERS.format('oldObject')}"
+)
 USER = "request.userInfo.username"
 NAMESPACE = "request.namespace"
 
@@ -160,7 +168,7 @@ def _policy(
                 }
             ]
         },
-        "matchConditions": [{"name": "spec-changed", "expression": SPEC_CHANGED}],
+        "matchConditions": [{"name": "spec-or-owners-changed", "expression": CHECKED_UPDATE}],
         **({"variables": list(variables)} if variables else {}),
         "validations": [check.validation() for check in checks],
     }

@@ -32,6 +32,7 @@ from pydantic import ConfigDict, Field, JsonValue, field_validator, model_valida
 from secretloom.api.base import Model
 from secretloom.api.conditions import Condition
 from secretloom.api.sealing import SealedValue
+from secretloom.api.vault import RESERVED_ROOT_RULES, clean_path, reserved_root
 
 GROUP = "secretloom.io"
 VERSION = "v1alpha1"
@@ -293,6 +294,11 @@ class DataFromEntry(Model):
         return f"{self.store.describe()}:{self.path}{at}#*"
 
 
+REVOKE_GRACE_RULES: list[JsonValue] = [
+    {"rule": "duration(self) <= duration('1h')", "message": "revokeGrace must be at most 1h"}
+]
+
+
 class DynamicEntry(Model):
     """Credentials a store issues under a lease (issue 14): every field of one lease, together."""
 
@@ -300,8 +306,11 @@ class DynamicEntry(Model):
     path: str = Field(
         min_length=1,
         max_length=1024,
-        description="Issuing path from the server's root, e.g. database/creds/app.",
-        json_schema_extra={"x-kubernetes-validations": PATH_RULES},
+        description=(
+            "Issuing path from the server's root, e.g. database/creds/app; the store must list "
+            "it in its `dynamicPaths`."
+        ),
+        json_schema_extra={"x-kubernetes-validations": [*PATH_RULES, *RESERVED_ROOT_RULES]},
     )
     prefix: str = Field(
         default="",
@@ -319,6 +328,7 @@ class DynamicEntry(Model):
         default="30s",
         max_length=32,
         pattern=DURATION_PATTERN,
+        json_schema_extra={"x-kubernetes-validations": REVOKE_GRACE_RULES},
         description=(
             "How long replaced credentials stay valid after the new ones are written, "
             "so consumers can switch (Go duration, at most 1h)."
@@ -330,6 +340,14 @@ class DynamicEntry(Model):
     )
 
     _path = field_validator("path")(_no_dot_segments)
+
+    @field_validator("path")
+    @classmethod
+    def _not_reserved(cls, value: str) -> str:
+        root = reserved_root(clean_path(value))
+        if root is not None:
+            raise ValueError(f"path must not start with {root}/ (the store's own identity)")
+        return value
 
     @field_validator("revoke_grace")
     @classmethod
@@ -532,10 +550,6 @@ class SecretSyncSpec(Model):
         if len(summary) <= limit:
             return summary
         return summary[: limit - 1].rsplit(", ", 1)[0] + ", …"
-
-    def entry_keys(self) -> list[str]:
-        """The keys named in the spec: spec.data's, then spec.templates'."""
-        return [e.key for e in self.data] + [t.key for t in self.templates]
 
     def uses_stores(self) -> bool:
         return bool(self.data_from) or any(e.from_.store is not None for e in self.data)

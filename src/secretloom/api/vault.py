@@ -14,6 +14,13 @@ few edits, with three deliberate differences:
 * Paths are validated here and again by the provider for every value
   reference: a `..` segment would be normalised away by the HTTP stack and let
   a reference escape its KV mount (e.g. into `auth/token/lookup-self`).
+* `dynamicPaths` is the store author's list of issuing paths that SecretSyncs
+  may request (`spec.dynamic`). A dynamic path starts at the server's root and
+  may carry parameters (a write), so without the list any SecretSync of the
+  namespace could read the store's own token (`auth/token/lookup-self`) or
+  write wherever the token may. Paths under `auth/`, `sys/`, `cubbyhole/` and
+  `identity/` (the token itself, the server's configuration, the token's
+  private storage and its identity tokens) are refused even when listed.
 
 Validation errors never echo the input (`hide_input_in_errors`): a server URL
 with embedded credentials must not travel into a status condition.
@@ -21,6 +28,7 @@ with embedded credentials must not travel into a status condition.
 
 from __future__ import annotations
 
+import fnmatch
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
@@ -56,6 +64,27 @@ SPEC_RULES: list[JsonValue] = [
 ]
 
 
+# The roots under which a request reads or changes the store's own identity, never credentials
+# for a consumer; `dynamicPaths` cannot name them, nor a SecretSync's `spec.dynamic`.
+RESERVED_ROOTS = ("auth", "sys", "cubbyhole", "identity")
+RESERVED_ROOT_RULES: list[JsonValue] = [
+    {
+        "rule": "!self.matches('^/*(" + "|".join(RESERVED_ROOTS) + ")(/|$)')",
+        "message": "path must not start with " + ", ".join(f"{r}/" for r in RESERVED_ROOTS),
+    }
+]
+
+
+DynamicPath = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=512,
+        json_schema_extra={"x-kubernetes-validations": RESERVED_ROOT_RULES},
+    ),
+]
+
+
 def _name_field(description: str) -> Any:
     return Field(min_length=1, max_length=253, description=description)
 
@@ -79,6 +108,26 @@ def path_problem(path: str) -> str | None:
     if "." in segments or ".." in segments:
         return "must not contain '.' or '..' segments"
     return None
+
+
+def reserved_root(path: str) -> str | None:
+    """The reserved root `path` (surrounding slashes stripped) starts with, if any."""
+    root = path.split("/", 1)[0]
+    return root if root in RESERVED_ROOTS else None
+
+
+def dynamic_path_allowed(path: str, patterns: tuple[str, ...]) -> bool:
+    """True if `path` matches one of `patterns` segment by segment (`*` within one segment).
+
+    Segment by segment rather than `fnmatch` on the whole path: its `*` crosses `/`, so
+    `database/creds/*` would allow every path below it, e.g. `database/creds/app/rotate`.
+    """
+    segments = path.split("/")
+    return any(
+        len(parts) == len(segments)
+        and all(fnmatch.fnmatchcase(s, p) for s, p in zip(segments, parts, strict=True))
+        for parts in (clean_path(pattern).split("/") for pattern in patterns)
+    )
 
 
 def clean_path(path: str) -> str:
@@ -255,8 +304,29 @@ class VaultProviderSpec(_VaultModel):
         description="How to authenticate; exactly one method.",
         json_schema_extra={"x-kubernetes-validations": AUTH_RULES},
     )
+    dynamic_paths: tuple[DynamicPath, ...] = Field(
+        default=(),
+        max_length=32,
+        description=(
+            "Issuing paths, from the server's root, that SecretSyncs may request through this "
+            "store in `spec.dynamic`, e.g. `database/creds/*`; `*` matches within one path "
+            "segment. Empty: no dynamic credentials through this store. List issuing endpoints "
+            "only: a request with parameters is a write. Paths under auth/, sys/, cubbyhole/ and "
+            "identity/ are refused."
+        ),
+    )
 
     _path = field_validator("path")(_checked_path)
+
+    @field_validator("dynamic_paths")
+    @classmethod
+    def _dynamic_paths(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for pattern in value:
+            _checked_path(pattern)
+            root = reserved_root(clean_path(pattern))
+            if root is not None:
+                raise ValueError(f"dynamicPaths must not name paths under {root}/")
+        return value
 
     @field_validator("namespace")
     @classmethod

@@ -78,7 +78,8 @@ Trade-offs:
 
 Dynamic secrets (`LeaseProvider`, issue 14): `issue` reads (or, with
 parameters, writes) a path from the server's root, e.g. `database/creds/app`,
-since a secrets engine is its own mount; `renew` and `revoke` use
+since a secrets engine is its own mount, and only a path the store's
+`dynamicPaths` list and no path under a reserved root (`api/vault.py`); `renew` and `revoke` use
 `sys/leases/renew` and `sys/leases/revoke`. A static role (`database/static-creds/<role>`, a
 database user the engine rotates itself) answers without a lease: its `Lease`
 has an empty id and the TTL until the next rotation. Vault revokes the leases a token
@@ -111,7 +112,9 @@ from secretloom.api.vault import (
     SecretKeyRef,
     VaultProviderSpec,
     clean_path,
+    dynamic_path_allowed,
     path_problem,
+    reserved_root,
 )
 from secretloom.providers.egress import EgressDenied
 from secretloom.providers.protocol import (
@@ -398,6 +401,11 @@ class VaultProvider:
         problem = path_problem(path)
         if problem is not None:
             raise InvalidConfig(f"{subject}: path {problem}")
+        root = reserved_root(path)
+        if root is not None:
+            raise InvalidConfig(f"{subject}: paths under {root}/ are never issued")
+        if not dynamic_path_allowed(path, self._spec.dynamic_paths):
+            raise InvalidConfig(f"{subject}: the store's dynamicPaths do not list this path")
 
         async def issue() -> Lease:
             client = await self._ready()

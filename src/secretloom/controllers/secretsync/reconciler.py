@@ -690,12 +690,12 @@ class SecretSyncReconciler:
                     extra={"sync": f"{namespace}/{name}", "secret": spec.target.name},
                 )
         current = target.get("data") or {}
-        keep = (
-            {k: current[k] for k in spec.entry_keys() if k in current} if owner and retain else {}
-        )
-        # Owner+Retain: same keys, no ownerReference. Delete: no keys at all, so
-        # server-side apply removes exactly the ones this manager owned (and its
-        # ownerReference, which it also owned).
+        # Owner+Retain: every key this manager owns (data, templates, dataFrom and dynamic
+        # ones alike), no ownerReference. Delete: no keys at all, so server-side apply
+        # removes exactly the ones this manager owned (and its ownerReference, which it
+        # also owned).
+        mine = data_keys_by_manager(target).get(manager, set()) if owner and retain else set()
+        keep = {k: current[k] for k in sorted(mine) if k in current}
         body = planning.target_body(observed, keep, owned=False)
         await self._client.apply(
             SECRETS.path(namespace, spec.target.name), body, field_manager=manager
