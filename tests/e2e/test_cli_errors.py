@@ -376,3 +376,63 @@ def test_helm_error_lines_are_kept_and_redacted(tmp_path: Path) -> None:
     assert "helm template failed: Error: execution error at" in line
     assert "no region for password ***" in line
     assert "--debug" not in line and secret not in done.stderr
+
+
+# -- controller flags, checked before the kubeconfig is read -----------------
+
+LEADER = ("--leader-elect",)
+# case -> (flags, the one line after "secretloom: error: ")
+BAD_CONTROLLER_FLAGS: dict[str, tuple[tuple[str, ...], str]] = {
+    "renew-deadline-outlasts-lease": (
+        (*LEADER, "--renew-deadline", "20", "--lease-duration", "15"),
+        "--lease-duration 15 must be greater than --renew-deadline 20",
+    ),
+    "sub-second-lease": (
+        (*LEADER, "--lease-duration", "0.5", "--renew-deadline", "0.3", "--retry-period", "0.1"),
+        "--lease-duration 0.5 must be at least 1 (the Lease holds whole seconds)",
+    ),
+    "lease-past-int32": (
+        (*LEADER, "--lease-duration", "3e9"),
+        "--lease-duration 3e+09 must be at most 2147483647 (the Lease holds an int32)",
+    ),
+    "lease-nan": (
+        (*LEADER, "--lease-duration", "nan"),
+        "--lease-duration nan must be at least 1 (the Lease holds whole seconds)",
+    ),
+    "zero-retry-period": (
+        (*LEADER, "--retry-period", "0"),
+        "--retry-period 0 must be greater than 0",
+    ),
+    "renew-deadline-within-jitter": (
+        (*LEADER, "--renew-deadline", "2.4", "--retry-period", "2"),
+        "--renew-deadline 2.4 must be greater than 1.2 times --retry-period 2 "
+        "(client-go's jitter factor)",
+    ),
+    "sharding-takes-leases-too": (
+        ("--shards", "2", "--retry-period", "-1"),
+        "--retry-period -1 must be greater than 0",
+    ),
+    "metrics-port-past-65535": (
+        ("--metrics-addr", ":70000"),
+        "--metrics-addr :70000: port must be 0-65535",
+    ),
+    "metrics-port-one-past": (
+        ("--metrics-addr", "127.0.0.1:65536"),
+        "--metrics-addr 127.0.0.1:65536: port must be 0-65535",
+    ),
+    "metrics-port-not-ascii": (
+        ("--metrics-addr", ":\u00b2"),
+        "--metrics-addr must be host:port, got ':\u00b2'",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_CONTROLLER_FLAGS))
+def test_bad_controller_flags_are_one_line_before_the_kubeconfig(workdir: Path, case: str) -> None:
+    flags, expected = BAD_CONTROLLER_FLAGS[case]
+    # A kubeconfig that does not exist: the flag must be refused first, so the
+    # line names it rather than the kubeconfig, and no server is ever contacted.
+    missing = workdir / "missing.kubeconfig"
+    done = cli("controller", "--kubeconfig", str(missing), *flags, cwd=workdir)
+    assert one_line_error(done) == f"{ERROR}{expected}"
+    assert "Traceback" not in done.stderr

@@ -59,3 +59,30 @@ def test_a_workload_opts_in_by_naming_the_target() -> None:
     assert r.opted_in(workload("db, cache"), "cache")
     assert not r.opted_in(workload("database"), "db")
     assert not r.opted_in({"metadata": {}}, "db")
+
+
+def test_a_pending_since_without_fractional_seconds_is_read_not_raised() -> None:
+    # Anyone with status-write access may write pendingSince; RFC 3339 to the second
+    # (or with an offset, or nanoseconds) is still a time, so the reconcile carries on.
+    for stamp in (
+        "2026-12-04T12:00:00Z",
+        "2026-12-04T14:00:00+02:00",
+        "2026-12-04T12:00:00.000000001Z",
+    ):
+        state = r.advance(api.RolloutStatus(pending_since=stamp), changed=True, now=later(4))
+        assert state.pending_since == stamp
+        assert r.due_in(state, 10.0, later(4)) == 5.75
+        assert r.due_in(state, 10.0, later(11)) == 0.0
+
+
+def test_an_unreadable_or_future_pending_since_starts_the_debounce_afresh() -> None:
+    for stamp in ("yesterday", "2026-12-04T12:00:00", "2026-12-04", "2027-01-01T00:00:00Z"):
+        for changed in (True, False):  # the restart it stood for is kept, not dropped
+            state = r.advance(api.RolloutStatus(pending_since=stamp), changed=changed, now=T0)
+            assert state.pending_since == "2026-12-04T12:00:00.250000Z", (stamp, changed)
+            assert r.due_in(state, 10.0, later(4)) == 6.0
+    # Read on its own, an unreadable value is never due at once, and never an error.
+    assert r.due_in(api.RolloutStatus(pending_since="yesterday"), 10.0, T0) == 10.0
+    # Not pending (it is what was restarted for): left as it is, whatever it holds.
+    done = api.RolloutStatus(pending_since="yesterday", restarted="yesterday")
+    assert r.advance(done, changed=False, now=T0) == done

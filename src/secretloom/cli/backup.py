@@ -19,7 +19,11 @@ only those namespaces' objects and no ClusterSecretStores (namespaced RBAC).
 everything (field manager `secretloom-restore`) in dependency order, each
 namespace created when missing: keys first, so the controller that starts
 next opens every old ciphertext. Applying is idempotent; a refusal stops
-with one line naming the object.
+with one line naming the object. The whole archive is checked before the
+cluster is touched (a known kind at its apiVersion, a valid name, a namespace
+exactly when the kind is namespaced): an archive that decrypts but holds a
+malformed object is refused in one line naming its index, so a restore is
+never half-applied because of it.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ import asyncio
 import datetime
 import json
 import os
+import re
 import time
 from pathlib import Path
 from typing import Annotated, Any
@@ -36,7 +41,12 @@ import pyrage  # type: ignore[import-untyped]
 import typer
 
 from secretloom.api import sealing
-from secretloom.api.secretsync import GROUP, VERSION
+from secretloom.api.secretsync import (
+    DNS_LABEL_PATTERN,
+    DNS_SUBDOMAIN_PATTERN,
+    GROUP,
+    VERSION,
+)
 from secretloom.cli.errors import fail
 from secretloom.controllers.sealedsecret.reconciler import SEALED_SECRETS
 from secretloom.controllers.sealedsecret.translate import OWNED_BY_LABEL
@@ -149,6 +159,61 @@ async def apply_all(client: KubeClient, objects: list[Obj]) -> dict[str, int]:
 
 class RestoreError(Exception):
     """One object was refused; the message names it (never its content)."""
+
+
+class ArchiveError(ValueError):
+    """The archive decrypts but an object in it cannot be restored; names it, never its content."""
+
+
+_KIND_NAME = re.compile(r"[A-Za-z][A-Za-z0-9]{0,62}")
+
+
+def _valid(value: object, pattern: str, limit: int) -> bool:
+    """A string of at most `limit` characters matching `pattern`."""
+    if not isinstance(value, str) or len(value) > limit:
+        return False
+    return re.fullmatch(pattern, value) is not None
+
+
+def checked(objects: object) -> list[Obj]:
+    """The archive's objects, each one `apply_all` can restore, or `ArchiveError` for the first
+    that is not (`objects[i]`: its index, then what is wrong). Never echoes a value.
+    """
+    if not isinstance(objects, list):
+        raise ArchiveError("objects is not a list")
+    kinds = {kind: (api_version, resource) for api_version, kind, resource in KINDS}
+    for index, obj in enumerate(objects):
+        where = f"objects[{index}]"
+        if not isinstance(obj, dict):
+            raise ArchiveError(f"{where}: not an object")
+        kind = obj.get("kind")
+        if not isinstance(kind, str) or kind not in kinds:
+            known = ", ".join(kinds)
+            if not isinstance(kind, str) or not _KIND_NAME.fullmatch(kind):
+                raise ArchiveError(f"{where}: kind is missing or not a kind (one of {known})")
+            raise ArchiveError(f"{where}: unknown kind {kind!r} (one of {known})")
+        api_version, resource = kinds[kind]
+        where += f" ({kind})"
+        if obj.get("apiVersion") != api_version:
+            raise ArchiveError(f"{where}: apiVersion is not {api_version}")
+        meta = obj.get("metadata")
+        if not isinstance(meta, dict):
+            raise ArchiveError(f"{where}: no metadata")
+        name = meta.get("name")
+        if not name:
+            raise ArchiveError(f"{where}: no metadata.name")
+        if not _valid(name, DNS_SUBDOMAIN_PATTERN, 253):
+            raise ArchiveError(f"{where}: metadata.name is not an object name")
+        where = f"objects[{index}] ({kind} {name})"
+        namespace = meta.get("namespace")
+        if resource.namespaced:
+            if not namespace:
+                raise ArchiveError(f"{where}: no metadata.namespace")
+            if not _valid(namespace, DNS_LABEL_PATTERN, 63):
+                raise ArchiveError(f"{where}: metadata.namespace is not a namespace name")
+        elif "namespace" in meta:
+            raise ArchiveError(f"{where}: cluster-scoped, but has metadata.namespace")
+    return objects
 
 
 def _recipients(values: list[str]) -> list[Any]:
@@ -284,7 +349,10 @@ def restore(
         fail(f"--input {input_file}: not a secretloom backup")
     if not isinstance(document, dict) or document.get("format") != FORMAT:
         fail(f"--input {input_file}: not a secretloom backup ({FORMAT})")
-    objects = document.get("objects") or []
+    try:
+        objects = checked(document.get("objects") or [])
+    except ArchiveError as err:
+        fail(f"--input {input_file}: {err}; nothing was restored")
     started = time.monotonic()
 
     async def run() -> dict[str, int]:

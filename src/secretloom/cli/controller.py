@@ -33,6 +33,8 @@ from secretloom.runtime.leader import LeaseConfig
 from secretloom.runtime.tokens import TokenPolicy
 
 _BIND_ERRORS = frozenset({errno.EADDRINUSE, errno.EADDRNOTAVAIL, errno.EACCES})
+_JITTER_FACTOR = 1.2  # client-go's leaderelection.JitterFactor
+_MAX_LEASE_SECONDS = 2**31 - 1  # a Lease's leaseDurationSeconds is an int32
 
 
 def controller(
@@ -145,9 +147,23 @@ def controller(
             "replicas before changing it.",
         ),
     ] = 1,
-    lease_duration: Annotated[float, typer.Option(help="Lease duration, seconds.")] = 15.0,
-    renew_deadline: Annotated[float, typer.Option(help="Renew deadline, seconds.")] = 10.0,
-    retry_period: Annotated[float, typer.Option(help="Retry period, seconds.")] = 2.0,
+    lease_duration: Annotated[
+        float,
+        typer.Option(
+            help="Lease duration, seconds: at least 1 (the Lease holds whole seconds, rounded "
+            "up) and more than --renew-deadline."
+        ),
+    ] = 15.0,
+    renew_deadline: Annotated[
+        float,
+        typer.Option(
+            help="Renew deadline, seconds: a leader stops writing this long after its last "
+            "renewal began. More than 1.2 times --retry-period."
+        ),
+    ] = 10.0,
+    retry_period: Annotated[
+        float, typer.Option(help="Retry period, seconds, between acquire/renew attempts; > 0.")
+    ] = 2.0,
     identity: Annotated[str, typer.Option(help="Replica identity (default: host-pid).")] = "",
     sealing_namespace: Annotated[
         str,
@@ -177,6 +193,11 @@ def controller(
     if not lease_namespace:
         lease_namespace = scope[0] if scope else "default"
     metrics_host, metrics_port = _address(metrics_addr)
+    # The timings are used only when a Lease is taken (--leader-elect, or --shards > 1, which
+    # implies it), so only then are they checked: a chart without leader election passes none.
+    elected = leader_elect or shards > 1
+    if elected:
+        _check_lease_timings(lease_duration, renew_deadline, retry_period)
     me = identity or f"{socket.gethostname()}-{os.getpid()}"
     tokens = _token_policy(token_audiences, token_service_account_label)
     if serve_bitnami_sealed_secrets and not sealing_namespace:
@@ -202,7 +223,7 @@ def controller(
         namespaces=scope,
         workers=workers,
         lease=LeaseConfig(lease_namespace, lease_name, lease_duration, renew_deadline, retry_period)
-        if leader_elect or shards > 1
+        if elected
         else None,
         shards=shards,
         identity=me,
@@ -261,6 +282,34 @@ def _address(value: str) -> tuple[str, int | None]:
     if not value:
         return "127.0.0.1", None
     host, _, port = value.rpartition(":")
-    if not port.isdigit():
+    if not (port.isascii() and port.isdigit()):
         fail(f"--metrics-addr must be host:port, got {value!r}")
+    if int(port) > 65535:
+        fail(f"--metrics-addr {value}: port must be 0-65535")
     return host or "0.0.0.0", int(port)  # noqa: S104 (an explicit empty host means all)
+
+
+def _check_lease_timings(duration: float, deadline: float, retry: float) -> None:
+    """Refuse the timings client-go's leaderelection.NewLeaderElector refuses.
+
+    The write fence (runtime/leader.py) stays open for `deadline` after a renewal
+    began; a standby may take the Lease `duration` after it saw that renewal, so
+    `deadline < duration` is what keeps two leaders from writing at once. The
+    comparisons are written `not a > b` so that nan fails them too.
+    """
+    if not retry > 0:
+        fail(f"--retry-period {retry:g} must be greater than 0")
+    if not duration >= 1:
+        fail(f"--lease-duration {duration:g} must be at least 1 (the Lease holds whole seconds)")
+    if not duration <= _MAX_LEASE_SECONDS:
+        fail(
+            f"--lease-duration {duration:g} must be at most {_MAX_LEASE_SECONDS} "
+            "(the Lease holds an int32)"
+        )
+    if not duration > deadline:
+        fail(f"--lease-duration {duration:g} must be greater than --renew-deadline {deadline:g}")
+    if not deadline > _JITTER_FACTOR * retry:
+        fail(
+            f"--renew-deadline {deadline:g} must be greater than {_JITTER_FACTOR} times "
+            f"--retry-period {retry:g} (client-go's jitter factor)"
+        )

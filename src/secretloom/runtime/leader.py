@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from dataclasses import dataclass
 
@@ -150,7 +151,9 @@ class LeaderElector:
         now = kubetime.micro_now()
         spec: Obj = {
             "holderIdentity": self.identity,
-            "leaseDurationSeconds": int(self._config.lease_duration),
+            # Whole seconds, rounded up: a Lease shorter than `lease_duration` could pass
+            # to a standby while this replica's write fence is still open.
+            "leaseDurationSeconds": math.ceil(self._config.lease_duration),
             "renewTime": now,
         }
         try:

@@ -36,6 +36,7 @@ import datetime
 import logging
 from collections.abc import Mapping
 
+from secretloom.api import kubetime
 from secretloom.api import secretsync as api
 from secretloom.controllers.secretsync.naming import version_hash
 from secretloom.runtime.events import EventRecorder
@@ -76,8 +77,20 @@ def effective_change(written: frozenset[str], previous: Mapping[str, api.KeyStat
 def advance(
     state: api.RolloutStatus | None, *, changed: bool, now: datetime.datetime
 ) -> api.RolloutStatus:
-    """The state after a reconcile: a change opens a pending restart unless one is open."""
+    """The state after a reconcile: a change opens a pending restart unless one is open.
+
+    `pendingSince` is status anyone with status-write access may write: a
+    pending value that is not an RFC 3339 time (with or without fractional
+    seconds), or one later than `now`, starts the debounce afresh from `now`
+    — the restart it stood for still happens, once — never an error that
+    would stop every reconcile before its status write, nor a wait that
+    never ends.
+    """
     state = state or api.RolloutStatus()
+    if state.pending:
+        since = kubetime.parse(state.pending_since)
+        if since is None or since > now:
+            return state.model_copy(update={"pending_since": timestamp(now)})
     if changed and not state.pending:
         return state.model_copy(update={"pending_since": timestamp(now)})
     return state
@@ -87,9 +100,10 @@ def due_in(state: api.RolloutStatus, debounce: float, now: datetime.datetime) ->
     """Seconds until the pending restart is due (0: now), None when nothing is pending."""
     if not state.pending:
         return None
-    since = datetime.datetime.strptime(state.pending_since, "%Y-%m-%dT%H:%M:%S.%fZ")
-    elapsed = (now - since.replace(tzinfo=datetime.UTC)).total_seconds()
-    return max(0.0, debounce - elapsed)
+    since = kubetime.parse(state.pending_since)
+    if since is None:  # unreadable: `advance` starts the debounce afresh, never a restart now
+        return debounce
+    return max(0.0, debounce - (now - since).total_seconds())
 
 
 def opted_in(workload: Obj, target: str) -> bool:
