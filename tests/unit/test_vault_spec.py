@@ -58,7 +58,16 @@ def test_defaults_and_camel_case_wire_names() -> None:
     assert kube.service_account_ref.audiences == ("vault",)
 
     dumped = parsed.model_dump(by_alias=True, exclude_none=True)
-    assert set(dumped) == {"server", "path", "version", "namespace", "caProvider", "auth"}
+    assert set(dumped) == {
+        "server",
+        "path",
+        "version",
+        "namespace",
+        "caProvider",
+        "auth",
+        "dynamicPaths",
+    }
+    assert parsed.dynamic_paths == ()  # nothing issued unless the store's author lists it
     assert set(dumped["auth"]["appRole"]) == {"path", "roleId", "secretRef"}
 
 
