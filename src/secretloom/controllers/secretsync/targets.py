@@ -135,8 +135,10 @@ class AggregatedWrites:
                     )
         if answer is not None:
             metrics.TARGET_WRITES.inc()
-            await self._release_own_managers(target, batch, answer)
+            # Remembered before the releases, which are applies too: if one fails, the next
+            # round must still merge with what this apply wrote, not an older cached copy.
             self._last[target] = strip_managed_fields(answer)
+            await self._release_own_managers(target, batch, answer)
         before = (current or {}).get("data") or {}
         data = (merged.body or {}).get("data") or {}
         return {
