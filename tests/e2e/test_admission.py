@@ -165,16 +165,26 @@ def refusal(verb: str, kind: str, name: str, namespace: str, referrer: str, why:
 
 @asynccontextmanager
 async def controller_with_shipped_role(
-    kube: KubeClient, cluster: local.Cluster, namespace: str, repo_root: Path, tmp_path: Path
+    kube: KubeClient,
+    cluster: local.Cluster,
+    namespace: str,
+    repo_root: Path,
+    tmp_path: Path,
+    sealing_namespace: str | None = None,
 ) -> AsyncIterator[None]:
-    """The real controller, in-process, as a ServiceAccount bound to deploy/rbac/role.yaml only."""
+    """The real controller, in-process, as a ServiceAccount bound to deploy/rbac/role.yaml only
+    (and deploy/rbac/sealing.yaml's Roles in `sealing_namespace`, which turns sealing on)."""
     account = "secretloom-controller"
     await kube.create(SERVICE_ACCOUNTS.path(namespace), {"metadata": {"name": account}})
+    user = f"system:serviceaccount:{namespace}:{account}"
     role, _ = yaml.safe_load_all((repo_root / "deploy/rbac/role.yaml").read_text())
     subject = {"kind": "ServiceAccount", "name": account, "namespace": namespace}
-    await grant(
-        kube, namespace, role["rules"], subject, f"system:serviceaccount:{namespace}:{account}"
-    )
+    await grant(kube, namespace, role["rules"], subject, user)
+    if sealing_namespace is not None:
+        sealing = yaml.safe_load_all((repo_root / "deploy/rbac/sealing.yaml").read_text())
+        for doc in sealing:
+            if doc["kind"] == "Role":
+                await grant(kube, sealing_namespace, doc["rules"], subject, user)
     request = {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": {}}
     minted = await kube.create(SERVICE_ACCOUNTS.path(namespace, account, "token"), request)
     kubeconfig = tmp_path / "controller.kubeconfig"
@@ -200,7 +210,7 @@ async def controller_with_shipped_role(
     )
     async with (
         KubeClient.from_kubeconfig(kubeconfig) as client,
-        kit.controller(client, namespace),
+        kit.controller(client, namespace, sealing_namespace=sealing_namespace),
     ):
         yield
 
@@ -223,9 +233,8 @@ async def test_a_secretsync_copies_only_what_its_author_can_read(
     )
     assert await kit.get_secret(kube, namespace, "app") is None
 
-    # Admitted, and the controller's own finalizer and status writes pass the policies
-    # untouched: its identity (the shipped Role, which has no `delete` on Secrets) could
-    # not author this Owner SecretSync itself.
+    # Admitted, and the controller on the shipped Role alone brings it to Ready: its own
+    # finalizer and status writes pass the policies.
     own = secret_sync("copy", "app", {"password": "mine"}, creationPolicy="Owner")
     assert create(cluster, tmp_path, namespace, own) == ""
     async with controller_with_shipped_role(kube, cluster, namespace, repo_root, tmp_path):

@@ -9,6 +9,7 @@ equivalent SecretSync needs (the admission policy asks the authorizer).
 
 from __future__ import annotations
 
+import hashlib
 import subprocess
 import sys
 from pathlib import Path
@@ -16,10 +17,20 @@ from pathlib import Path
 import yaml
 
 from secretloom.controllers.sealedsecret.reconciler import SEALED_SECRETS
+from secretloom.controllers.sealedsecret.translate import OWNED_BY_LABEL, owner_label_value
 from secretloom.runtime.kube import ApiError, KubeClient, Obj
 from secretloom.testing import cluster as local
 from tests.e2e import kit
-from tests.e2e.test_admission import WRITE, create, grant, refusal, rule, tenant, user_subject
+from tests.e2e.test_admission import (
+    WRITE,
+    controller_with_shipped_role,
+    create,
+    grant,
+    refusal,
+    rule,
+    tenant,
+    user_subject,
+)
 from tests.e2e.test_sealed import TARGET, keys_ns, published_cert
 
 __all__ = ["keys_ns"]  # the fixture, for these tests
@@ -91,6 +102,55 @@ async def test_one_sealed_key_composes_into_a_shared_target_and_leaves_alone(
             return False
 
         await kit.eventually(released, timeout=30, interval=0.1)
+
+
+async def test_a_sealed_secret_named_over_63_characters_is_written_and_ready(
+    kube: KubeClient, namespace: str, keys_ns: str, cluster: local.Cluster, tmp_path: Path
+) -> None:
+    # Its name went into a label value on its SecretSync (at most 63): the apply
+    # was refused with 422, nothing reported it, and it was retried forever.
+    name = "long-" + "n" * 60 + "-name"
+    assert len(name) == 70
+    value = "long-name-value-42"
+    async with kit.controller(kube, namespace, sealing_namespace=keys_ns):
+        await published_cert(kube, keys_ns, tmp_path)
+        doc = seal_cli(cluster, keys_ns, namespace, "--name", name, "--from-literal", f"k={value}")
+        await kube.apply(
+            SEALED_SECRETS.path(namespace, name), doc, field_manager="kubectl", force=True
+        )
+        sealed = await sealed_ready(kube, namespace, name)
+        assert sealed["status"]["secretSync"] == name
+        label = (await kit.get_sync(kube, namespace, name))["metadata"]["labels"][OWNED_BY_LABEL]
+        assert label == owner_label_value(name) and len(label) <= 63
+        written = kit.values(await kit.get_secret(kube, namespace, name))
+        digests = {k: hashlib.sha256(v.encode()).hexdigest() for k, v in written.items()}
+        assert digests == {"k": hashlib.sha256(value.encode()).hexdigest()}
+
+
+async def test_an_owner_sealed_secret_is_written_by_the_controller_on_its_shipped_role(
+    kube: KubeClient,
+    namespace: str,
+    keys_ns: str,
+    cluster: local.Cluster,
+    tmp_path: Path,
+    repo_root: Path,
+) -> None:
+    """The controller creates the SecretSync of a `creationPolicy: Owner` SealedSecret (Bitnami's
+    default), and the SecretSync policy asks its creator for `delete` on the target: without it
+    in the shipped Role, every such SealedSecret was refused on a real install."""
+    async with controller_with_shipped_role(
+        kube, cluster, namespace, repo_root, tmp_path, sealing_namespace=keys_ns
+    ):
+        await published_cert(kube, keys_ns, tmp_path)
+        doc = seal_cli(cluster, keys_ns, namespace, "--name", "owned", "--from-literal", "k=v-7")
+        doc["spec"]["target"]["creationPolicy"] = "Owner"
+        await kube.apply(
+            SEALED_SECRETS.path(namespace, "owned"), doc, field_manager="kubectl", force=True
+        )
+        await sealed_ready(kube, namespace, "owned")
+        target = await kit.get_secret(kube, namespace, "owned")
+        assert target is not None and kit.values(target) == {"k": "v-7"}
+        assert [r["kind"] for r in target["metadata"]["ownerReferences"]] == ["SecretSync"]
 
 
 async def test_a_sealed_secret_of_a_taken_name_is_refused_not_merged(

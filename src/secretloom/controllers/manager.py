@@ -55,7 +55,7 @@ from secretloom.controllers.sealedsecret.reconciler import (
     SEALED_SECRETS,
     SealedSecretReconciler,
 )
-from secretloom.controllers.sealedsecret.translate import BITNAMI_OWNED_BY_LABEL, OWNED_BY_LABEL
+from secretloom.controllers.sealedsecret.translate import BITNAMI, SECRETLOOM, owner_key
 from secretloom.controllers.sealing.keys import KeyManager
 from secretloom.controllers.secretstore.clients import ProviderClients
 from secretloom.controllers.secretstore.lookup import StoreKey, StoreLookup, store_key
@@ -412,13 +412,13 @@ class Manager:
     def _on_sync(self, kind: str, old: Obj | None, new: Obj | None) -> None:
         obj = new or old
         assert obj is not None
-        labels = obj["metadata"].get("labels") or {}
-        for label, owners in (
-            (OWNED_BY_LABEL, self.sealed_controller),
-            (BITNAMI_OWNED_BY_LABEL, self.bitnami_controller),
+        for owner, owners in (
+            (SECRETLOOM, self.sealed_controller),
+            (BITNAMI, self.bitnami_controller),
         ):
-            if labels.get(label) and owners is not None:  # its status is the owner's too
-                owners.queue.add((obj["metadata"]["namespace"], labels[label]))
+            key = owner_key(obj, owner)
+            if key is not None and owners is not None:  # its status is the owner's too
+                owners.queue.add(key)
         if kind == "MODIFIED" and not _spec_changed(old, new):
             return
         self.controller.queue.add(object_key(obj))

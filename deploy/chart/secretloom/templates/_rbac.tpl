@@ -11,9 +11,12 @@ compares them). Two refinements over those files, both narrowing:
 
 {{/* What the controller needs in every namespace it serves. */}}
 {{- define "secretloom.rules.namespaced" -}}
+# `delete` is never called by the controller: the SecretSync admission policy asks it of
+# whoever creates a `creationPolicy: Owner` SecretSync, and the controller creates one for
+# each such SealedSecret (Bitnami's by default), whose author that policy checked already.
 - apiGroups: [""]
   resources: [secrets]
-  verbs: [get, list, watch, create, patch]
+  verbs: [get, list, watch, create, patch, delete]
 - apiGroups: [secretloom.io]
   resources: [secretsyncs]
   verbs: [get, list, watch, create, patch]

@@ -10,10 +10,20 @@ back. Deletion is the garbage collector's (ownerReference).
 The same reconciler serves Bitnami's `bitnami.com/v1alpha1` SealedSecrets
 when the operator asks (`--serve-bitnami-sealed-secrets`): only the parsing
 (`translate.bitnami_spec`), the owner and the condition's name differ.
+
+An apply of the SecretSync the API server refuses (422 for an invalid body,
+403, ...) is `Ready=False` (`Synced` for Bitnami's kind), reason
+`ApplyFailed` with the server's message, as a SecretSync reports a refused
+target apply, and is tried again after a growing backoff (up to the refresh
+policy's `backoff_max`); before, the exception escaped, the SealedSecret got
+no status and the work queue retried it silently (a name over 63 characters
+in the owner label did exactly that, see `translate`). 409, 429 and 5xx are
+raised for the work queue to retry, as before.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
 from pydantic import ValidationError
@@ -21,6 +31,7 @@ from pydantic import ValidationError
 from secretloom.api import sealedsecret as api
 from secretloom.api.invalid import invalid_fields
 from secretloom.api.secretsync import GROUP, VERSION
+from secretloom.controllers.refresh import RefreshPolicy, jittered
 from secretloom.controllers.sealedsecret.translate import (
     BITNAMI,
     SECRETLOOM,
@@ -30,20 +41,30 @@ from secretloom.controllers.sealedsecret.translate import (
     owned_by,
     status,
 )
+from secretloom.controllers.secretsync.plan import APPLY_FAILED
 from secretloom.controllers.status import write_status
 from secretloom.runtime.cache import Cache
 from secretloom.runtime.informer import Key
-from secretloom.runtime.kube import KubeClient, Obj
+from secretloom.runtime.kube import ApiError, KubeClient, Obj
+from secretloom.runtime.queue import RateLimiter
 from secretloom.runtime.reconcile import Result
 from secretloom.runtime.resources import SECRET_SYNCS, Resource
 
 SEALED_SECRETS = Resource(GROUP, VERSION, api.PLURAL)
 BITNAMI_SEALED_SECRETS = Resource("bitnami.com", "v1alpha1", api.PLURAL)
 FIELD_MANAGER = "secretloom-sealedsecret"
+_MESSAGE_LIMIT = 1024  # of the API server's refusal, in the condition
+
+log = logging.getLogger(__name__)
 
 
 def _own_spec(obj: Obj) -> api.SealedSecretSpec:
     return api.SealedSecretSpec.model_validate(obj.get("spec") or {})
+
+
+def _refused(err: ApiError) -> bool:
+    """A refusal to report (the body, a permission), not a race or an overload to retry."""
+    return 400 <= err.status < 500 and err.status not in (409, 429)
 
 
 class SealedSecretReconciler:
@@ -56,6 +77,7 @@ class SealedSecretReconciler:
         resource: Resource = SEALED_SECRETS,
         owner: Owner = SECRETLOOM,
         parse: Callable[[Obj], api.SealedSecretSpec] = _own_spec,
+        policy: RefreshPolicy | None = None,
     ) -> None:
         self._client = client
         self._sealed = sealed
@@ -63,6 +85,10 @@ class SealedSecretReconciler:
         self._resource = resource
         self._owner = owner
         self._parse = parse
+        self._policy = policy or RefreshPolicy()
+        self._retries: RateLimiter[Key] = RateLimiter(
+            base_delay=self._policy.backoff_base, max_delay=self._policy.backoff_max
+        )
 
     @classmethod
     def bitnami(cls, client: KubeClient, sealed: Cache, syncs: Cache) -> SealedSecretReconciler:
@@ -74,6 +100,7 @@ class SealedSecretReconciler:
     async def __call__(self, key: Key) -> Result:
         obj = self._sealed.get(key)
         if obj is None or obj["metadata"].get("deletionTimestamp"):
+            self._retries.forget(key)
             return Result()
         namespace, name = key
         generation = int(obj["metadata"].get("generation") or 0)
@@ -108,9 +135,33 @@ class SealedSecretReconciler:
         current = existing
         if existing is None or existing.get("spec") != desired["spec"]:
             # At rest (a status change of the SecretSync) there is nothing to send.
-            current = await self._client.apply(
-                SECRET_SYNCS.path(namespace, name), desired, field_manager=FIELD_MANAGER, force=True
-            )
+            try:
+                current = await self._client.apply(
+                    SECRET_SYNCS.path(namespace, name),
+                    desired,
+                    field_manager=FIELD_MANAGER,
+                    force=True,
+                )
+            except ApiError as err:
+                if not _refused(err):
+                    raise
+                delay = jittered(self._retries.when(key), self._policy.jitter)
+                log.warning(
+                    "SecretSync apply refused",
+                    extra={
+                        "sealed": f"{namespace}/{name}",
+                        "status": err.status,
+                        "error": err.message,
+                        "retry_in": delay,
+                    },
+                )
+                refusal = f"{err.status} {err.reason}: {err.message}"[:_MESSAGE_LIMIT]
+                problem = (APPLY_FAILED, f"the API server refused the SecretSync apply: {refusal}")
+                await write_status(
+                    self._client, self._sealed, path, obj, status(generation, None, problem, ready)
+                )
+                return Result(requeue_after=delay)
+        self._retries.forget(key)
         await write_status(
             self._client, self._sealed, path, obj, status(generation, current, None, ready)
         )

@@ -7,21 +7,36 @@ its target, one `from.sealed` entry per encrypted key, and a controller
 ownerReference: deleting the SealedSecret deletes the SecretSync, whose
 finalizer releases the keys as its deletionPolicy says. Nothing here sees a
 plaintext: ciphertexts are copied, and opened only by the SecretSync's reads.
+
+The SecretSync's owner label (`Owner.label`) says which kind owns it, so its
+events enqueue the right SealedSecret controller. Its value was the
+SealedSecret's name; a name may be 253 characters and a label value only 63,
+so a longer name had its SecretSync refused (422) and never got a status.
+The value is now `owner_label_value(name)`: the name when it is a valid label
+value, else a readable prefix and a hash of the whole name (as
+`secretsync.naming` does for field managers). The value is never a name to
+look the SealedSecret up by: readers use `owner_key`, which gives its key
+(the SecretSync has the SealedSecret's name) when the label matches.
 """
 
 from __future__ import annotations
 
+import hashlib
+import re
 from dataclasses import dataclass
 
 from secretloom.api import sealedsecret as api
 from secretloom.api import secretsync
 from secretloom.api.conditions import Condition
+from secretloom.runtime.informer import Key
 from secretloom.runtime.kube import Obj
 from secretloom.seal import CLUSTER_WIDE_ANNOTATION, NAMESPACE_WIDE_ANNOTATION
 
 OWNED_BY_LABEL = "secretloom.io/sealed-secret"
 BITNAMI_OWNED_BY_LABEL = "secretloom.io/bitnami-sealed-secret"
 BITNAMI_PATCH_ANNOTATION = "sealedsecrets.bitnami.com/patch"
+LABEL_VALUE_LIMIT = 63
+_LABEL_VALUE = re.compile(r"(?:[A-Za-z0-9](?:[-A-Za-z0-9_.]*[A-Za-z0-9])?)?")
 
 
 @dataclass(frozen=True)
@@ -85,6 +100,29 @@ def owner_reference(obj: Obj, owner: Owner = SECRETLOOM) -> Obj:
     }
 
 
+def owner_label_value(name: str) -> str:
+    """The owner label's value on the SecretSync of the SealedSecret `name` (see above).
+
+    Stable across restarts and replicas; a 64-bit hash, so two names in one
+    namespace share a value only by a deliberate collision."""
+    if len(name) <= LABEL_VALUE_LIMIT and _LABEL_VALUE.fullmatch(name):
+        return name
+    digest = hashlib.sha256(name.encode()).hexdigest()[:16]
+    return f"{name[: LABEL_VALUE_LIMIT - len(digest) - 1]}-{digest}"
+
+
+def owner_key(sync: Obj, owner: Owner = SECRETLOOM) -> Key | None:
+    """The SealedSecret of `owner`'s kind whose SecretSync `sync` is (None: not one).
+
+    A SealedSecret's SecretSync has its name, and the owner label that name's
+    `owner_label_value`."""
+    meta = sync["metadata"]
+    labels = meta.get("labels") or {}
+    if owner.label not in labels or labels[owner.label] != owner_label_value(meta["name"]):
+        return None
+    return meta["namespace"], meta["name"]
+
+
 def owned_by(sync: Obj, sealed: Obj) -> bool:
     refs = sync["metadata"].get("ownerReferences") or []
     return any(r.get("uid") == sealed["metadata"]["uid"] and r.get("controller") for r in refs)
@@ -99,7 +137,7 @@ def desired_sync(obj: Obj, spec: api.SealedSecretSpec, owner: Owner = SECRETLOOM
         "metadata": {
             "name": meta["name"],
             "namespace": meta["namespace"],
-            "labels": {owner.label: meta["name"]},
+            "labels": {owner.label: owner_label_value(meta["name"])},
             "ownerReferences": [owner_reference(obj, owner)],
         },
         "spec": {
