@@ -106,11 +106,22 @@ async def test_valid_secretsync_gets_defaults(kube: KubeClient, namespace: str) 
     }
 
 
+RESERVED = "path must not start with auth/, sys/, cubbyhole/, identity/"
+
+
 @pytest.mark.parametrize(
-    "pattern", ["cubbyhole/*", "identity/oidc/token/*", "/sys", "auth/token/*"]
+    ("pattern", "expected"),
+    [
+        ("cubbyhole/*", RESERVED),
+        ("identity/oidc/token/*", RESERVED),
+        ("/sys", RESERVED),
+        ("auth/token/*", RESERVED),
+        ("database//creds/*", "path must not contain empty segments"),
+        ("database/creds/../../sys/raw", "path must not contain '.' or '..' segments"),
+    ],
 )
 async def test_a_store_cannot_let_dynamic_paths_reach_its_own_identity(
-    kube: KubeClient, namespace: str, pattern: str
+    kube: KubeClient, namespace: str, pattern: str, expected: str
 ) -> None:
     vault = {
         "server": "https://vault.example",
@@ -128,4 +139,4 @@ async def test_a_store_cannot_let_dynamic_paths_reach_its_own_identity(
         await kube.create(SECRET_STORES.path(namespace), body)
     assert refused.value.status == 422
     assert "spec.provider.vault.dynamicPaths[1]" in refused.value.message
-    assert "path must not start with auth/, sys/, cubbyhole/, identity/" in refused.value.message
+    assert expected in refused.value.message

@@ -75,12 +75,27 @@ RESERVED_ROOT_RULES: list[JsonValue] = [
 ]
 
 
+# `path_problem` as CEL, so admission refuses what the provider would (surrounding slashes
+# are allowed: they are stripped).
+VAULT_PATH_RULES: list[JsonValue] = [
+    {
+        "rule": "!self.matches('[\\x00-\\x1f\\x7f]')",
+        "message": "path must not contain control characters",
+    },
+    {"rule": "!self.matches('[^/]//+[^/]')", "message": "path must not contain empty segments"},
+    {
+        "rule": "!self.matches('(^|/)[.][.]?(/|$)')",
+        "message": "path must not contain '.' or '..' segments",
+    },
+    {"rule": "self.matches('[^/]')", "message": "path must not be empty"},
+]
+
 DynamicPath = Annotated[
     str,
     Field(
         min_length=1,
         max_length=512,
-        json_schema_extra={"x-kubernetes-validations": RESERVED_ROOT_RULES},
+        json_schema_extra={"x-kubernetes-validations": [*VAULT_PATH_RULES, *RESERVED_ROOT_RULES]},
     ),
 ]
 
@@ -280,6 +295,7 @@ class VaultProviderSpec(_VaultModel):
             "Mount path of the KV secrets engine, e.g. `secret`. Value references are "
             "relative to it."
         ),
+        json_schema_extra={"x-kubernetes-validations": VAULT_PATH_RULES},
     )
     version: KVVersion = Field(
         default="v2",
