@@ -137,8 +137,10 @@ class AggregatedWrites:
             metrics.TARGET_WRITES.inc()
             # Remembered before the releases, which are applies too: if one fails, the next
             # round must still merge with what this apply wrote, not an older cached copy.
+            # Who owns what is read first: the remembered copy loses managedFields in place.
+            holders = data_keys_by_manager(answer)
             self._last[target] = strip_managed_fields(answer)
-            await self._release_own_managers(target, batch, answer)
+            await self._release_own_managers(target, batch, answer, holders)
         before = (current or {}).get("data") or {}
         data = (merged.body or {}).get("data") or {}
         return {
@@ -177,7 +179,11 @@ class AggregatedWrites:
             raise
 
     async def _release_own_managers(
-        self, target: Target, batch: Mapping[str, aggregate.Contribution], answer: Obj
+        self,
+        target: Target,
+        batch: Mapping[str, aggregate.Contribution],
+        answer: Obj,
+        owners: Mapping[str, set[str]],
     ) -> None:
         """Let go of the own managers of SecretSyncs that wrote this target before it aggregated.
 
@@ -187,13 +193,13 @@ class AggregatedWrites:
         one, turns aggregated with its lease keys still on its own manager). The
         rest stays with the own manager, and the next round looks again: the
         manager is let go (an empty apply) only once it holds nothing else, so a
-        key is never removed by changing modes.
+        key is never removed by changing modes. `owners`: the data keys of each
+        manager in `answer`.
         """
         namespace, name = target
         first = [s for s in batch if (namespace, name, s) not in self._released]
         if not first:
             return
-        owners = data_keys_by_manager(answer)
         ours = owners.get(aggregate.aggregate_manager(namespace, name), set())
         for sync in first:
             manager = field_manager(namespace, sync)
