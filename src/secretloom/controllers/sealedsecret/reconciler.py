@@ -106,30 +106,27 @@ class SealedSecretReconciler:
         generation = int(obj["metadata"].get("generation") or 0)
         path = self._resource.path(namespace, name, "status")
         ready = self._owner.ready_type
+
+        async def report(current: Obj | None, problem: tuple[str, str] | None) -> None:
+            await write_status(
+                self._client, self._sealed, path, obj, status(generation, current, problem, ready)
+            )
+
         try:
             spec = self._parse(obj)
         except ValidationError as err:
-            problem = ("InvalidSpec", f"invalid fields: {invalid_fields(err)}")
-            await write_status(
-                self._client, self._sealed, path, obj, status(generation, None, problem, ready)
-            )
+            await report(None, ("InvalidSpec", f"invalid fields: {invalid_fields(err)}"))
             return Result()
         except ValueError as err:
-            problem = ("InvalidSpec", str(err))
-            await write_status(
-                self._client, self._sealed, path, obj, status(generation, None, problem, ready)
-            )
+            await report(None, ("InvalidSpec", str(err)))
             return Result()
         existing = self._syncs.get(key)
         if existing is not None and not owned_by(existing, obj):
-            problem = (
-                "NameTaken",
+            message = (
                 f"a SecretSync named {name!r} exists and is not this SealedSecret's; "
-                "rename one of them",
+                "rename one of them"
             )
-            await write_status(
-                self._client, self._sealed, path, obj, status(generation, None, problem, ready)
-            )
+            await report(None, ("NameTaken", message))
             return Result()
         desired = desired_sync(obj, spec, self._owner)
         current = existing
@@ -156,13 +153,9 @@ class SealedSecretReconciler:
                     },
                 )
                 refusal = f"{err.status} {err.reason}: {err.message}"[:_MESSAGE_LIMIT]
-                problem = (APPLY_FAILED, f"the API server refused the SecretSync apply: {refusal}")
-                await write_status(
-                    self._client, self._sealed, path, obj, status(generation, None, problem, ready)
-                )
+                message = f"the API server refused the SecretSync apply: {refusal}"
+                await report(None, (APPLY_FAILED, message))
                 return Result(requeue_after=delay)
         self._retries.forget(key)
-        await write_status(
-            self._client, self._sealed, path, obj, status(generation, current, None, ready)
-        )
+        await report(current, None)
         return Result()
