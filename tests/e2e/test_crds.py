@@ -106,6 +106,22 @@ async def test_valid_secretsync_gets_defaults(kube: KubeClient, namespace: str) 
     }
 
 
+def _vault_store(**fields: Any) -> dict[str, Any]:
+    """A SecretStore named `bad` whose Vault block is valid but for `fields`."""
+    vault = {
+        "server": "https://vault.example",
+        "path": "secret",
+        "auth": {"tokenSecretRef": {"name": "t", "key": "token"}},
+        **fields,
+    }
+    return {
+        "apiVersion": SECRET_STORE.api_version,
+        "kind": SECRET_STORE.kind,
+        "metadata": {"name": "bad"},
+        "spec": {"provider": {"vault": vault}},
+    }
+
+
 RESERVED = "path must not start with auth/, sys/, cubbyhole/, identity/"
 
 
@@ -123,20 +139,27 @@ RESERVED = "path must not start with auth/, sys/, cubbyhole/, identity/"
 async def test_a_store_cannot_let_dynamic_paths_reach_its_own_identity(
     kube: KubeClient, namespace: str, pattern: str, expected: str
 ) -> None:
-    vault = {
-        "server": "https://vault.example",
-        "path": "secret",
-        "auth": {"tokenSecretRef": {"name": "t", "key": "token"}},
-        "dynamicPaths": ["database/creds/*", pattern],
-    }
-    body = {
-        "apiVersion": SECRET_STORE.api_version,
-        "kind": SECRET_STORE.kind,
-        "metadata": {"name": "bad"},
-        "spec": {"provider": {"vault": vault}},
-    }
+    body = _vault_store(dynamicPaths=["database/creds/*", pattern])
     with pytest.raises(ApiError) as refused:
         await kube.create(SECRET_STORES.path(namespace), body)
     assert refused.value.status == 422
     assert "spec.provider.vault.dynamicPaths[1]" in refused.value.message
+    assert expected in refused.value.message
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "expected"),
+    [
+        ("server", "ftp://vault.example", "must be an http:// or https:// URL with a host"),
+        ("server", "https://vault.example/?token=x", "must not contain a query or fragment"),
+        ("namespace", "team//a", "path must not contain empty segments"),
+    ],
+)
+async def test_a_vault_store_is_refused_at_admission_as_its_provider_would_refuse_it(
+    kube: KubeClient, namespace: str, field: str, value: str, expected: str
+) -> None:
+    with pytest.raises(ApiError) as refused:
+        await kube.create(SECRET_STORES.path(namespace), _vault_store(**{field: value}))
+    assert refused.value.status == 422
+    assert f"spec.provider.vault.{field}" in refused.value.message
     assert expected in refused.value.message

@@ -31,7 +31,7 @@ from typing import Annotated
 from pydantic import ConfigDict, Field, JsonValue, field_validator, model_validator
 
 from secretloom.api.base import Model
-from secretloom.api.vault import SecretKeyRef, ServiceAccountRef, server_url
+from secretloom.api.vault import URL_RULES, SecretKeyRef, ServiceAccountRef, server_url
 
 STS_AUDIENCE = "sts.amazonaws.com"
 _REGION_PATTERN = r"^[a-z]{2}(-[a-z]+)+-[0-9]+$"
@@ -143,11 +143,13 @@ class AWSProviderSpec(_AWSModel):
             "Service endpoint URL (a VPC endpoint, or an emulator); default: the "
             "service's regional AWS endpoint."
         ),
+        json_schema_extra={"x-kubernetes-validations": URL_RULES},
     )
     sts_endpoint: str | None = Field(
         default=None,
         max_length=2048,
         description="STS endpoint URL for `auth.jwt`; default: the regional STS endpoint.",
+        json_schema_extra={"x-kubernetes-validations": URL_RULES},
     )
     auth: AWSAuth = Field(
         description="How to authenticate; exactly one method.",

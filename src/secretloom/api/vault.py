@@ -150,6 +150,16 @@ def clean_path(path: str) -> str:
     return path.strip("/")
 
 
+# `server_url` as CEL (credentials have their own rule on the spec, which names the field).
+URL_RULES: list[JsonValue] = [
+    {
+        "rule": "self.matches('(?i)^https?://[^/?#@:]')",
+        "message": "must be an http:// or https:// URL with a host",
+    },
+    {"rule": "!self.matches('[?#]')", "message": "must not contain a query or fragment"},
+]
+
+
 def server_url(value: str, field: str) -> str:
     """An http(s) URL with a host, no credentials, query or fragment; trailing / dropped."""
     # Messages here never repeat the value: it may carry credentials.
@@ -197,6 +207,7 @@ class AppRoleAuth(_VaultModel):
         default="approle",
         min_length=1,
         description="Mount path of the AppRole auth method, without the `auth/` prefix.",
+        json_schema_extra={"x-kubernetes-validations": VAULT_PATH_RULES},
     )
     role_id: str = Field(min_length=1, description="The role's RoleID.")
     secret_ref: SecretKeyRef = Field(description="Secret key holding the SecretID.")
@@ -225,6 +236,7 @@ class KubernetesAuth(_VaultModel):
         default="kubernetes",
         min_length=1,
         description="Mount path of the Kubernetes auth method, without the `auth/` prefix.",
+        json_schema_extra={"x-kubernetes-validations": VAULT_PATH_RULES},
     )
     role: str = Field(min_length=1, description="Vault role bound to the ServiceAccount.")
     service_account_ref: ServiceAccountRef = Field(
@@ -288,6 +300,7 @@ class VaultProviderSpec(_VaultModel):
             "Base URL of the server, e.g. `https://vault.example:8200`. No credentials, "
             "query or fragment; a path prefix is allowed for servers behind a proxy."
         ),
+        json_schema_extra={"x-kubernetes-validations": URL_RULES},
     )
     path: str = Field(
         max_length=512,
@@ -308,6 +321,7 @@ class VaultProviderSpec(_VaultModel):
             "Vault Enterprise / OpenBao namespace, sent as `X-Vault-Namespace` on every "
             "request including login."
         ),
+        json_schema_extra={"x-kubernetes-validations": VAULT_PATH_RULES},
     )
     ca_provider: CAProvider | None = Field(
         default=None,
