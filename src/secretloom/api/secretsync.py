@@ -32,7 +32,12 @@ from pydantic import ConfigDict, Field, JsonValue, field_validator, model_valida
 from secretloom.api.base import Model
 from secretloom.api.conditions import Condition
 from secretloom.api.sealing import SealedValue
-from secretloom.api.vault import RESERVED_ROOT_RULES, clean_path, reserved_root
+from secretloom.api.vault import (
+    DOT_SEGMENTS_RULE,
+    RESERVED_ROOT_RULES,
+    clean_path,
+    reserved_root,
+)
 
 GROUP = "secretloom.io"
 VERSION = "v1alpha1"
@@ -58,12 +63,7 @@ REFRESH_RULES: list[JsonValue] = [
         "message": 'refreshInterval must be "0" (never poll) or between 1s and 8760h',
     }
 ]
-PATH_RULES: list[JsonValue] = [
-    {
-        "rule": "!self.matches('(^|/)[.][.]?(/|$)')",
-        "message": "path must not contain '.' or '..' segments",
-    }
-]
+PATH_RULES: list[JsonValue] = [DOT_SEGMENTS_RULE]
 REFRESH_ANNOTATION = "secretloom.io/refresh-requested"
 
 SecretKey = Annotated[str, Field(min_length=1, max_length=253, pattern=SECRET_KEY_PATTERN)]

@@ -75,6 +75,12 @@ RESERVED_ROOT_RULES: list[JsonValue] = [
 ]
 
 
+# A `.` or `..` segment: the HTTP stack would normalise it away and let a path escape its mount.
+DOT_SEGMENTS_RULE: JsonValue = {
+    "rule": "!self.matches('(^|/)[.][.]?(/|$)')",
+    "message": "path must not contain '.' or '..' segments",
+}
+
 # `path_problem` as CEL, so admission refuses what the provider would (surrounding slashes
 # are allowed: they are stripped).
 VAULT_PATH_RULES: list[JsonValue] = [
@@ -83,10 +89,7 @@ VAULT_PATH_RULES: list[JsonValue] = [
         "message": "path must not contain control characters",
     },
     {"rule": "!self.matches('[^/]//+[^/]')", "message": "path must not contain empty segments"},
-    {
-        "rule": "!self.matches('(^|/)[.][.]?(/|$)')",
-        "message": "path must not contain '.' or '..' segments",
-    },
+    DOT_SEGMENTS_RULE,
     {"rule": "self.matches('[^/]')", "message": "path must not be empty"},
 ]
 
