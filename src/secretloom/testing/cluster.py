@@ -386,7 +386,7 @@ def _start_once(
     except BaseException:
         for name in _STOP_ORDER:  # the data stays: its logs say what went wrong
             if name in children:
-                _stop_child(children[name])
+                stop_child(children[name])
         raise
     return cluster
 
@@ -494,8 +494,9 @@ def _tail(log: Path, lines: int = 20) -> str:
     return text or "(empty)"
 
 
-def _stop_child(child: subprocess.Popen[bytes], grace: float = 10.0) -> None:
-    """SIGTERM, SIGKILL after `grace`; for our own unreaped children, so no identity check."""
+def stop_child(child: subprocess.Popen[bytes], grace: float = 10.0) -> None:
+    """SIGTERM, SIGKILL after `grace`; a no-op once it has exited. For a child of this process
+    only: it is not reaped until then, so its PID cannot be another's (no identity check)."""
     if child.poll() is not None:
         return
     child.terminate()

@@ -22,7 +22,7 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
-from secretloom.testing.cluster import free_port, kill_with_parent
+from secretloom.testing.cluster import free_port, kill_with_parent, stop_child
 
 
 def http_get(port: int, path: str) -> str:
@@ -75,13 +75,7 @@ def wait_ready(
 
 def stop(proc: subprocess.Popen[bytes]) -> None:
     """SIGTERM (the Lease is released), SIGKILL after 10 s; a no-op once it has exited."""
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    stop_child(proc)
 
 
 @contextlib.contextmanager
